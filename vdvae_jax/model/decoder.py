@@ -1,0 +1,137 @@
+"""Top-down decoder (official `vae.DecBlock`, `vae.Decoder`) and its output head.
+
+Decoder state `xs`: {resolution r: [B, r, r, w_r]}. It starts from the learned `bias_xs` for
+r <= no_bias_above and from zeros otherwise. Each block at resolution r:
+  x      = xs[r] (+ nearest-upsampled xs[mixin][..., :w_r] for a mix-in block)
+  q      = enc([x, acts_r])           -> (qm, qv)        posterior, qv = log std
+  p      = prior(x)                   -> (pm, pv, x_pp)  prior, plus features added to x
+  x      = x + x_pp
+  z      = exp(qv) eps + qm           (posterior pass) | exp(pv + ln t) eps + pm  (prior pass)
+  kl     = KL(q || p)                 elementwise [B, r, r, zdim]
+  xs[r]  = resnet(x + z_proj(z))
+Output: px_z = xs[image_size] * gain + bias, then a 1x1 conv to the DMoL parameters.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from vdvae_jax.hparams import HParams
+from vdvae_jax.model.blocks import Block, Conv2d, upsample_nearest
+from vdvae_jax.model.gaussian import draw_gaussian, gaussian_analytical_kl
+
+
+class DecBlock(nn.Module):
+  hps: HParams
+  res: int
+  mixin: Optional[int]
+  n_blocks: int
+
+  def setup(self):
+    hps, res = self.hps, self.res
+    w, cw, zdim = hps.width_at(res), hps.bottleneck(res), hps.zdim
+    use_3x3 = res > 2
+    scale = math.sqrt(1.0 / self.n_blocks)
+    self.enc = Block(cw, 2 * zdim, residual=False, use_3x3=use_3x3)
+    self.prior = Block(cw, 2 * zdim + w, residual=False, use_3x3=use_3x3, zero_last=True)
+    self.z_proj = Conv2d(w, 1, scale=scale)
+    self.resnet = Block(cw, w, residual=True, use_3x3=use_3x3, last_scale=scale)
+
+  def mix_in(self, x: jax.Array, xs: dict[int, jax.Array]) -> jax.Array:
+    if self.mixin is None:
+      return x
+    return x + upsample_nearest(xs[self.mixin][..., :x.shape[-1]], self.res // self.mixin)
+
+  def _prior(self, x):
+    z = self.hps.zdim
+    feats = self.prior(x)
+    return feats[..., :z], feats[..., z:2 * z], feats[..., 2 * z:]      # pm, pv, x_pp
+
+  def posterior(self, x: jax.Array, acts: jax.Array, eps: Optional[jax.Array]):
+    """Posterior pass: returns (new state, z, kl). eps=None takes z at the posterior mean."""
+    qm, qv = jnp.split(self.enc(jnp.concatenate([x, acts], axis=-1)), 2, axis=-1)
+    pm, pv, x_pp = self._prior(x)
+    x = x + x_pp
+    z = draw_gaussian(qm, qv, eps)
+    kl = gaussian_analytical_kl(qm, pm, qv, pv)
+    x = self.resnet(x + self.z_proj(z))
+    return x, z, kl, (qm, qv, pm, pv)
+
+  def prior_step(self, x: jax.Array, *, z: Optional[jax.Array] = None,
+                 eps: Optional[jax.Array] = None, log_t: Optional[jax.Array] = None):
+    """Prior pass: z given, or z = exp(pv + log_t) eps + pm. Returns (new state, z, (pm, pv))."""
+    pm, pv, x_pp = self._prior(x)
+    x = x + x_pp
+    if z is None:
+      if log_t is not None:
+        pv = pv + log_t
+      z = draw_gaussian(pm, pv, eps)
+    x = self.resnet(x + self.z_proj(z))
+    return x, z, (pm, pv)
+
+
+class Decoder(nn.Module):
+  hps: HParams
+
+  def setup(self):
+    hps = self.hps
+    layers = hps.decoder_layers
+    self.dec_blocks = [DecBlock(hps, r, m, len(layers)) for r, m in layers]
+    self.bias_xs = [self.param(f'bias_xs_{j}', nn.initializers.zeros, (1, r, r, hps.width_at(r)))
+                    for j, r in enumerate(hps.bias_resolutions)]
+    self.gain = self.param('gain', nn.initializers.ones, (1, 1, 1, hps.width))
+    self.bias = self.param('bias', nn.initializers.zeros, (1, 1, 1, hps.width))
+    self.out_net = Conv2d(10 * hps.num_mixtures, 1)
+
+  def _initial_xs(self, n: int, dtype) -> dict[int, jax.Array]:
+    xs = {r: jnp.broadcast_to(b, (n,) + b.shape[1:]).astype(dtype)
+          for r, b in zip(self.hps.bias_resolutions, self.bias_xs)}
+    return xs
+
+  def _block_input(self, xs, block: DecBlock, n: int, dtype) -> jax.Array:
+    r = block.res
+    x = xs[r] if r in xs else jnp.zeros((n, r, r, self.hps.width_at(r)), dtype)
+    return block.mix_in(x, xs)
+
+  def final(self, x: jax.Array) -> jax.Array:
+    return x * self.gain + self.bias
+
+  def __call__(self, acts: dict[int, jax.Array], eps: Optional[Sequence[jax.Array]] = None):
+    """Posterior pass. Returns px_z [B,R,R,W] and per-block stats (z, kl, qm, qv, pm, pv)."""
+    any_act = acts[self.hps.image_size]
+    n, dtype = any_act.shape[0], any_act.dtype
+    xs = self._initial_xs(n, dtype)
+    stats = []
+    for i, block in enumerate(self.dec_blocks):
+      x = self._block_input(xs, block, n, dtype)
+      x, z, kl, (qm, qv, pm, pv) = block.posterior(x, acts[block.res],
+                                                   None if eps is None else eps[i])
+      xs[block.res] = x
+      stats.append(dict(z=z, kl=kl, qm=qm, qv=qv, pm=pm, pv=pv, x=x))
+    return self.final(xs[self.hps.image_size]), stats
+
+  def decode(self, n: int, latents: Sequence[jax.Array] = (),
+             eps: Optional[Sequence[Optional[jax.Array]]] = None,
+             log_t: Optional[Sequence[Optional[jax.Array]]] = None, dtype=jnp.float32):
+    """Prior pass: blocks [0, len(latents)) use the given z, the rest draw z from the prior with
+    eps[i] (None: the prior mean) and log temperature log_t[i] (None: t = 1). Returns px_z, zs."""
+    xs = self._initial_xs(n, dtype)
+    zs = []
+    for i, block in enumerate(self.dec_blocks):
+      x = self._block_input(xs, block, n, dtype)
+      if i < len(latents):
+        x, z, _ = block.prior_step(x, z=latents[i])
+      else:
+        x, z, _ = block.prior_step(x, eps=None if eps is None else eps[i],
+                                   log_t=None if log_t is None else log_t[i])
+      xs[block.res] = x
+      zs.append(z)
+    return self.final(xs[self.hps.image_size]), zs
+
+  def dmol_params(self, px_z: jax.Array) -> jax.Array:
+    """Official `DmolNet.forward`: 1x1 conv width -> 10K, NHWC."""
+    return self.out_net(px_z)

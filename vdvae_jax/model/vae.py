@@ -1,0 +1,59 @@
+"""The VDVAE module (official `vae.VAE`): encoder + decoder + DMoL likelihood, and the ELBO.
+
+All tensors are NHWC. The ELBO is in nats per sub-pixel (official units):
+  elbo = distortion + rate,  distortion = -log p(x|z) / (R R 3),  rate = sum_i KL_i / (R R 3).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vdvae_jax.hparams import HParams
+from vdvae_jax.model.decoder import Decoder
+from vdvae_jax.model.encoder import Encoder
+from vdvae_jax.model.likelihood import dmol_nll
+
+LN2 = float(np.log(2.0))
+
+
+class VDVAE(nn.Module):
+  hps: HParams
+
+  def setup(self):
+    self.encoder = Encoder(self.hps)
+    self.decoder = Decoder(self.hps)
+
+  def __call__(self, x_input: jax.Array, x_target: jax.Array,
+               eps: Optional[Sequence[jax.Array]] = None) -> dict[str, jax.Array]:
+    """Per-image ELBO terms. eps: per-block posterior noise [B,r,r,zdim] (None: posterior mean).
+
+    Returns elbo, distortion, rate, bits_per_dim [B]; kl_per_block [D, B] (nats, summed over the
+    block's elements); px_z [B,R,R,W]; dmol_params [B,R,R,10K]; z, per-block latents.
+    """
+    acts = self.encoder(x_input)
+    px_z, stats = self.decoder(acts, eps)
+    l = self.decoder.dmol_params(px_z)
+    distortion = dmol_nll(x_target, l, low_bit=self.hps.low_bit)
+    kl_per_block = jnp.stack([s['kl'].sum(axis=(1, 2, 3)) for s in stats])   # [D, B]
+    rate = kl_per_block.sum(axis=0) / self.hps.ndims
+    elbo = distortion + rate
+    return dict(elbo=elbo, distortion=distortion, rate=rate, bits_per_dim=elbo / LN2,
+                kl_per_block=kl_per_block, px_z=px_z, dmol_params=l,
+                z=[s['z'] for s in stats], stats=stats)
+
+  def encode(self, x_input: jax.Array, eps: Optional[Sequence[jax.Array]] = None):
+    """Per-block latents z_i [B,r_i,r_i,zdim] of the posterior (mean if eps is None)."""
+    acts = self.encoder(x_input)
+    _, stats = self.decoder(acts, eps)
+    return [s['z'] for s in stats]
+
+  def decode(self, n: int, latents: Sequence[jax.Array] = (), eps=None, log_t=None):
+    """px_z [n,R,R,W] from fixed latents for a prefix of blocks and prior draws for the rest."""
+    return self.decoder.decode(n, latents, eps, log_t)
+
+  def dmol_params(self, px_z: jax.Array) -> jax.Array:
+    return self.decoder.dmol_params(px_z)
