@@ -48,7 +48,8 @@ def log_temperatures(hps: HParams, temperature: Temperature) -> jax.Array:
   if np.any(t < 0):
     raise ValueError(f'temperatures must be >= 0, got {t.min()}')
   with np.errstate(divide='ignore'):
-    return jnp.asarray(np.log(t).astype(np.float32))
+    log_t = np.log(t)                      # float64, then rounded to the compute dtype
+  return jnp.asarray(log_t, dtype=jax.dtypes.canonicalize_dtype(np.float64))
 
 
 def init_params(hps: HParams, rng: jax.Array) -> dict:
@@ -142,6 +143,8 @@ def _prior_eps(hps, n, k, rng, eps):
       raise ValueError(f'eps needs {hps.n_dec_blocks} (or {hps.n_dec_blocks - k}) arrays, '
                        f'got {len(eps)}')
     return [None if i < k else e for i, e in enumerate(eps)]
+  if k == hps.n_dec_blocks:                      # every block fixed: nothing to draw
+    return [None] * k
   if rng is None:
     raise ValueError('decoding from the prior needs rng or eps')
   return [None if i < k else e for i, e in enumerate(standard_normal_eps(rng, hps, n))]

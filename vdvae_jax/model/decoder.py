@@ -116,9 +116,10 @@ class Decoder(nn.Module):
 
   def decode(self, n: int, latents: Sequence[jax.Array] = (),
              eps: Optional[Sequence[Optional[jax.Array]]] = None,
-             log_t: Optional[Sequence[Optional[jax.Array]]] = None, dtype=jnp.float32):
+             log_t: Optional[Sequence[Optional[jax.Array]]] = None):
     """Prior pass: blocks [0, len(latents)) use the given z, the rest draw z from the prior with
     eps[i] (None: the prior mean) and log temperature log_t[i] (None: t = 1). Returns px_z, zs."""
+    dtype = self.gain.dtype
     xs = self._initial_xs(n, dtype)
     zs = []
     for i, block in enumerate(self.dec_blocks):
