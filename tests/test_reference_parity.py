@@ -216,3 +216,13 @@ def test_units(units):
                 u['dmol_sample_mix_index'], 'dmol unit sample')
   kl = gaussian_analytical_kl(u['kl_mu1'], u['kl_mu2'], u['kl_logsigma1'], u['kl_logsigma2'])
   assert_kl(kl, u['kl'], 'unit kl')
+
+
+def test_preprocessing(v):
+  from vdvae_jax.data.preprocess import preprocess
+  hps, g = ref.hparams(v), ref.golden(v)
+  x_input, x_target = preprocess(jnp.asarray(g['images_uint8']), hps)
+  np.testing.assert_array_equal(x_input, g['x_input'])
+  np.testing.assert_array_equal(x_target, g['x_target'])
+  x_input, x_target_8bit = preprocess(jnp.asarray(g['images_uint8']), hps.replace(dataset='cifar10'))
+  np.testing.assert_array_equal(x_target_8bit, g['x_target_8bit_extra'])
