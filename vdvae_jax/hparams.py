@@ -104,7 +104,7 @@ def parse_width_string(width: int, s: str) -> dict[int, int]:
 # ---------------------------------------------------------------------------------------------
 # The dataclass
 
-_ARCH_FIELDS = ('image_size', 'image_channels', 'width', 'zdim', 'enc_blocks', 'dec_blocks',
+ARCHITECTURE_FIELDS = ('image_size', 'image_channels', 'width', 'zdim', 'enc_blocks', 'dec_blocks',
                 'bottleneck_multiple', 'num_mixtures', 'no_bias_above', 'custom_width_str',
                 'dataset')
 
@@ -272,7 +272,7 @@ class HParams:
     if unknown and not ignore_unknown:
       close = {k: [n for n in names if n.startswith(k[:3])] for k in unknown}
       raise HParamsError(f'unknown hyperparameter(s) {unknown}; similar known names: {close}')
-    missing = [n for n in _ARCH_FIELDS if n not in d and n in
+    missing = [n for n in ARCHITECTURE_FIELDS if n not in d and n in
                ('image_size', 'width', 'zdim', 'enc_blocks', 'dec_blocks', 'dataset')]
     if missing:
       raise HParamsError(f'hyperparameters missing required field(s) {missing}')
