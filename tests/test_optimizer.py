@@ -1,0 +1,91 @@
+"""The official update rule: clip always, skip (and count) NaN/Inf or too-large norms, AdamW as
+torch, LambdaLR warm-up over all iterations, EMA only on applied steps."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import torch
+
+from vdvae_jax.train.optimizer import make_optimizer, skip_state
+from vdvae_jax.train.state import TrainState
+from vdvae_jax.train.step import make_train_step
+
+HP = dict(lr=0.01, warmup_iters=4, b1=0.9, b2=0.9, eps=1e-8, wd=0.01, grad_clip=1.0,
+          skip_threshold=10.0)
+
+
+def quadratic_loss(scale):
+  """loss = scale * sum(w^2) / 2 with a controllable gradient (and NaN/Inf injection)."""
+  def loss_fn(params, batch, key):
+    del key
+    loss = batch['scale'] * 0.5 * jnp.sum(params['w'] ** 2)
+    return loss, {}
+  return loss_fn
+
+
+def run_steps(scales, w0):
+  tx = make_optimizer(**HP)
+  step = jax.jit(make_train_step(quadratic_loss(None), tx, ema_rate=0.5))
+  state = TrainState.create({'w': jnp.asarray(w0)}, tx, jax.random.PRNGKey(0))
+  history = []
+  for s in scales:
+    state, m = step(state, {'scale': jnp.float32(s)})
+    history.append((np.asarray(state.params['w']), np.asarray(state.ema_params['w']),
+                    {k: np.asarray(v) for k, v in m.items()}))
+  return state, history
+
+
+def test_matches_torch_adamw_with_clip_and_warmup():
+  w0 = np.array([3.0, -2.0, 0.5], np.float32)
+  scales = [1.0, 2.0, 0.5, 1.0, 2.5, 1.0]   # norms stay below skip_threshold
+  _, hist = run_steps(scales, w0)
+  # The official loop in torch: clip_grad_norm_, AdamW, LambdaLR(linear warm-up), EMA.
+  w = torch.tensor(w0, requires_grad=True)
+  opt = torch.optim.AdamW([w], lr=HP['lr'], betas=(HP['b1'], HP['b2']), eps=HP['eps'],
+                          weight_decay=HP['wd'])
+  sched = torch.optim.lr_scheduler.LambdaLR(
+      opt, lambda it: 1.0 if it > HP['warmup_iters'] else it / HP['warmup_iters'])
+  ema = w0.copy()
+  for s, (ours, ours_ema, m) in zip(scales, hist):
+    opt.zero_grad()
+    (s * 0.5 * (w ** 2).sum()).backward()
+    norm = torch.nn.utils.clip_grad_norm_([w], HP['grad_clip']).item()
+    opt.step()
+    sched.step()
+    ema = ema * 0.5 + w.detach().numpy() * 0.5
+    np.testing.assert_allclose(m['grad_norm'], norm, rtol=1e-6)
+    np.testing.assert_allclose(ours, w.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours_ema, ema, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize('bad', [np.nan, np.inf, 100.0])
+def test_bad_steps_are_skipped_and_counted(bad):
+  """NaN/Inf loss+gradients, or a norm above skip_threshold: params, Adam state and EMA stay;
+  training goes on; the skip is counted. Below the threshold, clipping applies."""
+  w0 = np.array([3.0, -2.0, 0.5], np.float32)
+  state, hist = run_steps([1.0, 1.0, bad, 1.0], w0)
+  (w1, e1, _), (w2, e2, m2), (w3, e3, m3), (w4, _, m4) = hist
+  assert bool(m3['skipped']) and int(m3['skipped_updates']) == 1
+  np.testing.assert_array_equal(w3, w2)
+  np.testing.assert_array_equal(e3, e2)
+  assert not bool(m4['skipped']) and int(m4['skipped_updates']) == 1
+  assert np.all(np.isfinite(w4)) and not np.array_equal(w4, w3)
+  # The step after the skip equals the step that would have followed without the bad batch
+  # except for the learning-rate schedule, which (as LambdaLR) counted the skipped iteration.
+  inner = skip_state(state.opt_state).inner
+  assert int(inner[1].count) == 3          # Adam's bias-correction count: applied steps only
+
+
+def test_clipping_below_threshold():
+  """Norm 5 (above grad_clip 1, below skip 10): applied, with the gradient scaled to norm 1."""
+  tx = make_optimizer(**{**HP, 'warmup_iters': 0})
+  params = {'w': jnp.asarray([3.0, 4.0])}
+  st = tx.init(params)
+  upd, st = tx.update({'w': jnp.asarray([3.0, 4.0])}, st, params, loss=jnp.float32(1.0))
+  assert not bool(skip_state(st).last_skipped)
+  np.testing.assert_allclose(skip_state(st).grad_norm, 5.0)
+  # First Adam step with bias correction: update = -lr * g/|g| (clipped) / (|g|/|g|) + decay.
+  g = np.array([3.0, 4.0]) / 5.0
+  expected = -HP['lr'] * (g / (np.abs(g) + 1e-8) + HP['wd'] * np.array([3.0, 4.0]))
+  np.testing.assert_allclose(upd['w'], expected, rtol=1e-5)

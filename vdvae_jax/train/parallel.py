@@ -1,0 +1,45 @@
+"""Data parallelism: a 1-D mesh over every device JAX sees; batch sharded on 'data', state
+replicated. Multi-host: jax.distributed.initialize when asked; each host feeds its local slice."""
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = 'data'
+
+
+def maybe_initialize_distributed(enabled: bool | None) -> None:
+  """jax.distributed.initialize() if the config asks (True) or, with None, if the environment
+  names a coordinator (JAX_COORDINATOR_ADDRESS, or a cluster JAX auto-detects via SLURM etc.)."""
+  if enabled is None:
+    enabled = bool(os.environ.get('JAX_COORDINATOR_ADDRESS'))
+  if enabled and jax.process_count() == 1:
+    jax.distributed.initialize()
+
+
+def make_mesh() -> Mesh:
+  return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def data_sharded(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def check_batch_size(global_batch: int, mesh: Mesh) -> None:
+  n = mesh.devices.size
+  if global_batch % n:
+    raise ValueError(f'global batch {global_batch} is not divisible by the {n} devices')
+
+
+def global_batch(local: dict, mesh: Mesh) -> dict:
+  """Host-local numpy batch [b_local, ...] -> global jax.Arrays sharded on the data axis."""
+  sharding = data_sharded(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in local.items()}
