@@ -43,3 +43,10 @@ def global_batch(local: dict, mesh: Mesh) -> dict:
   sharding = data_sharded(mesh)
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
           for k, v in local.items()}
+
+
+def jit_data_parallel(step_fn, mesh: Mesh, donate_state: bool = True):
+  """jit a (state, batch) -> (state, metrics) step: state replicated, batch sharded on 'data'."""
+  repl, data = replicated(mesh), data_sharded(mesh)
+  return jax.jit(step_fn, in_shardings=(repl, data), out_shardings=(repl, repl),
+                 donate_argnums=(0,) if donate_state else ())
