@@ -12,6 +12,8 @@ import sys
 
 from absl import app, flags
 
+from vdvae_jax.cli import parse_flags, quiet_logs
+
 flags.DEFINE_string('torch_checkpoint', None, 'official -model.th or -model-ema.th file')
 flags.DEFINE_string('output', None, 'directory to write (must not exist unless --overwrite)')
 flags.DEFINE_string('preset', None, 'official hparam set: cifar10, imagenet32, imagenet64, '
@@ -25,6 +27,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  quiet_logs()
   from vdvae_jax.convert.convert import convert
   from vdvae_jax.convert.torch_checkpoint import ConversionError
   from vdvae_jax.hparams import HParams, HParamsError, get_preset
@@ -43,4 +46,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -33,9 +33,11 @@ def data_sharded(mesh: Mesh) -> NamedSharding:
 
 
 def check_batch_size(global_batch: int, mesh: Mesh) -> None:
+  from vdvae_jax.train.config import ConfigError
   n = mesh.devices.size
   if global_batch % n:
-    raise ValueError(f'global batch {global_batch} is not divisible by the {n} devices')
+    raise ConfigError(f'config.train.batch_size {global_batch} (the global batch) is not '
+                      f'divisible by the {n} devices')
 
 
 def global_batch(local: dict, mesh: Mesh) -> dict:

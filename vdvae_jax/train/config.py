@@ -1,0 +1,71 @@
+"""The training config schema (ml_collections) and its typed boundary.
+
+A config file's `get_config(arg)` returns `base_config(preset)` with the fields it changes. The
+model section holds every HParams field (so `--config.model.width=64` works and a typo fails);
+library code receives the frozen `HParams` built from it, never the ConfigDict.
+"""
+from __future__ import annotations
+
+import ml_collections
+
+from vdvae_jax.hparams import HParams, HParamsError, get_preset
+
+
+class ConfigError(ValueError):
+  """A config that cannot run; the message names the field."""
+
+
+def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.model = ml_collections.ConfigDict(get_preset(preset).to_dict())
+  c.model_preset = preset                 # informational: what the model section started from
+  c.init_from = ''                        # pretrained dir (convert_torch_weights.py output)
+
+  c.data = ml_collections.ConfigDict()
+  c.data.kind = 'tfds'                    # tfds | folder | npy | demo
+  c.data.name = ''                        # TFDS name, e.g. 'cifar10'
+  c.data.path = ''                        # folder or .npy file
+  c.data.data_dir = ml_collections.FieldReference('', field_type=str)  # TFDS data_dir
+  c.data.official_dataset = ''            # apply the official VDVAE split of this dataset
+  c.data.train_split = 'train'
+  c.data.eval_split = 'valid'
+  # Images larger than model.image_size are cropped to it (random position, seeded).
+  c.data.random_flip = False
+  c.data.worker_count = 0
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 1000
+  c.train.batch_size = get_preset(preset).n_batch   # global batch (per device x devices)
+  c.train.log_every = 50
+  c.train.eval_every = 1000
+  c.train.eval_batches = 8
+  c.train.checkpoint_every = 1000
+  c.train.keep_checkpoints = 3
+  c.train.sample_every = 1000
+  c.train.sample_temperatures = (0.1, 0.4, 0.7, 1.0)
+  c.train.samples_per_temperature = 4
+  c.train.progress_bar = True
+
+  c.distributed = ml_collections.FieldReference(None, field_type=bool)  # None: from environment
+  return c
+
+
+def hparams_from_config(config: ml_collections.ConfigDict) -> HParams:
+  try:
+    return HParams.from_dict(config.model.to_dict())
+  except (HParamsError, TypeError) as e:
+    raise ConfigError(f'config.model: {e}') from None
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Fail early, with the field's name, on values that cannot run."""
+  t = config.train
+  for name in ('steps', 'batch_size', 'log_every', 'eval_every', 'checkpoint_every',
+               'keep_checkpoints', 'sample_every'):
+    if int(t[name]) < 1:
+      raise ConfigError(f'config.train.{name} must be >= 1, got {t[name]}')
+  if config.data.kind not in ('tfds', 'folder', 'npy', 'demo'):
+    raise ConfigError(f"config.data.kind must be one of tfds, folder, npy, demo; "
+                      f"got {config.data.kind!r}")
+  hparams_from_config(config)
