@@ -73,6 +73,8 @@ def test_tfds_prepared_on_disk(tfds_dir):
   assert repr(src) == repr(TfdsSource('vdvae_jax_test_images', 'train', data_dir=tfds_dir))
   assert 'vdvae_jax_test_images/train' in src.name
   np.testing.assert_array_equal(pickle.loads(pickle.dumps(src))[2], imgs[2])  # worker processes
+  with pytest.raises(SourceError, match=r"vdvae_jax_test_images.*Unknown split 'valid'"):
+    TfdsSource('vdvae_jax_test_images', 'valid', data_dir=tfds_dir)
 
 
 def test_tfds_grayscale_to_rgb_and_bad_key(tfds_dir):

@@ -123,7 +123,8 @@ def open_tfds(name: str, split: str, data_dir: Optional[str] = None) -> Any:
   """`tfds.data_source(name, split=split, data_dir=data_dir, download=False)`, failing fast.
 
   Raises DatasetNotFoundError saying how to prepare the dataset when it is unknown, not prepared,
-  or prepared in a format without random access (TFRecord). Nothing is downloaded.
+  or prepared in a format without random access (TFRecord); SourceError for other problems (e.g. an
+  unknown split). Nothing is downloaded.
   """
   import tensorflow_datasets as tfds  # lazy: ~0.2 s, and only TfdsSource needs it
   from tensorflow_datasets.core import registered
@@ -139,6 +140,8 @@ def open_tfds(name: str, split: str, data_dir: Optional[str] = None) -> Any:
     first = str(e).splitlines()[0] if str(e) else type(e).__name__
     raise DatasetNotFoundError(f'{desc}: not prepared on disk in array_record format (tfds: '
                                f'{first}); {_tfds_help(name, data_dir)}') from None
+  except ValueError as e:  # e.g. "Unknown split 'valid'. Should be one of ['train', 'test']."
+    raise SourceError(f'{desc}: {e}') from None
 
 
 class TfdsSource(ImageSource):
