@@ -137,7 +137,7 @@ def open_tfds(name: str, split: str, data_dir: Optional[str] = None) -> Any:
     raise DatasetNotFoundError(f'{desc}: not found ({first}); no local copy and downloads are '
                                f'disabled; {_tfds_help(name, data_dir)}') from None
   except (NotImplementedError, FileNotFoundError, AssertionError) as e:
-    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    first = (str(e).split(' Possible root causes')[0].splitlines() or [type(e).__name__])[0]
     raise DatasetNotFoundError(f'{desc}: not prepared on disk in array_record format (tfds: '
                                f'{first}); {_tfds_help(name, data_dir)}') from None
   except ValueError as e:  # e.g. "Unknown split 'valid'. Should be one of ['train', 'test']."
