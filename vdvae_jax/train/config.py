@@ -26,10 +26,11 @@ def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   c.data.kind = 'tfds'                    # tfds | folder | npy | demo
   c.data.name = ''                        # TFDS name, e.g. 'cifar10'
   c.data.path = ''                        # folder or .npy file
+  c.data.eval_path = ''                   # folder/.npy for evaluation (default: data.path)
   c.data.data_dir = ml_collections.FieldReference('', field_type=str)  # TFDS data_dir
   c.data.official_dataset = ''            # apply the official VDVAE split of this dataset
-  c.data.train_split = 'train'
-  c.data.eval_split = 'valid'
+  c.data.train_split = 'train'            # official 'train'/'valid' with official_dataset,
+  c.data.eval_split = 'valid'             # else the TFDS split or the demo split
   # Images larger than model.image_size are cropped to it (random position, seeded).
   c.data.random_flip = False
   c.data.worker_count = 0

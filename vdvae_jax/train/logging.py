@@ -1,7 +1,9 @@
-"""Run logging: TensorBoard event files (tensorboardX, no TensorFlow) on the first host, and the
-sample grids as PNG files in WORKDIR/samples."""
+"""Run logging on the first host: TensorBoard event files (tensorboardX, no TensorFlow) in
+WORKDIR/tb, the same scalars as JSON lines in WORKDIR/metrics.jsonl, and the sample grids as PNG
+files in WORKDIR/samples."""
 from __future__ import annotations
 
+import json
 import os
 from typing import Mapping
 
@@ -26,6 +28,8 @@ class RunLogger:
       return
     for k, v in values.items():
       self.writer.add_scalar(prefix + k, float(v), step)
+    with open(os.path.join(self.workdir, 'metrics.jsonl'), 'a') as f:
+      f.write(json.dumps({'step': step, **{prefix + k: float(v) for k, v in values.items()}}) + '\n')
 
   def image_grid(self, step: int, name: str, grid: np.ndarray) -> str:
     """grid uint8 [H, W, 3] -> TensorBoard and WORKDIR/samples/<name>_<step>.png."""

@@ -40,13 +40,19 @@ def prepare_workdir(workdir: str) -> str:
 
 
 def _source(config: ml_collections.ConfigDict, split: str, which: str):
+  """The train or eval source. With data.official_dataset, `split` is the official 'train' or
+  'valid' subset (carved out of the training data, as the official code does); otherwise it is
+  the TFDS split name (tfds) or the demo split (demo)."""
   d = config.data
   official = d.official_dataset or None
   if d.kind == 'demo':
     return make_source('demo', split=split)
   if d.kind == 'tfds':
+    if official:
+      return make_source('tfds', name=d.name, data_dir=d.data_dir or None, tfds_split='train',
+                         split=split, official_dataset=official)
     return make_source('tfds', name=d.name, data_dir=d.data_dir or None, tfds_split=split)
-  path = d.path if which == 'train' or not d.get('eval_path') else d.eval_path
+  path = d.path if which == 'train' or not d.eval_path else d.eval_path
   if not path:
     raise ConfigError(f'config.data.path is required for data.kind={d.kind!r}')
   kw = dict(folder=path) if d.kind == 'folder' else dict(path=path)
@@ -142,9 +148,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       logger.scalars(done, summary, 'train/')
       bar.set_postfix(elbo=f"{summary['loss']:.4f}", bpd=f"{summary['bits_per_dim']:.3f}",
                       gnorm=f"{summary['grad_norm']:.1f}", skips=summary['skipped_updates'])
-    if done % t.eval_every == 0 or done == t.steps:
+    if done % t.eval_every == 0:
       evaluate(state.ema_params, eval_loader, eval_step, mesh, t.eval_batches, done, logger)
-    if done % t.sample_every == 0 or done == t.steps:
+    if done % t.sample_every == 0:
       grid = sample_grid(state.ema_params, hps, t.sample_temperatures, t.samples_per_temperature,
                          jax.random.fold_in(sample_rng, done))
       logger.image_grid(done, 'samples', grid)
