@@ -101,6 +101,35 @@ def parse_width_string(width: int, s: str) -> dict[int, int]:
   return out
 
 
+def check_encoder_blocks(enc_blocks: str, image_size: int, width_at, bottleneck_multiple: float,
+                         field: str = 'enc_blocks') -> set[int]:
+  """Check an encoder block string; return the resolutions it produces (image_size included).
+
+  Each token's resolution must be the current spatial size; widths may grow (zero padding) but
+  never shrink going down; every bottleneck keeps at least one channel.
+  """
+  res = image_size
+  produced = {res}
+  for tok in enc_blocks.split(','):
+    for r, down in parse_layer_string(tok, field=field):
+      if r != res:
+        raise HParamsError(
+            f'{field}: token {tok.strip()!r} is at resolution {r}, but the encoder is at {res} '
+            f'there (image size {image_size})')
+      if int(width_at(r) * bottleneck_multiple) < 1:
+        raise HParamsError(f'{field}: token {tok.strip()!r}: bottleneck width rounds to 0')
+      if down is not None:
+        if res % down:
+          raise HParamsError(f'{field}: token {tok.strip()!r}: {res} is not divisible by {down}')
+        if width_at(res // down) < width_at(res):
+          raise HParamsError(
+              f'{field}: token {tok.strip()!r}: width shrinks from {width_at(res)} at {res} to '
+              f'{width_at(res // down)} at {res // down} (the encoder can only zero-pad channels)')
+        res //= down
+        produced.add(res)
+  return produced
+
+
 # ---------------------------------------------------------------------------------------------
 # The dataclass
 
@@ -197,26 +226,7 @@ class HParams:
       raise HParamsError('image_channels must be 3: the discretized mixture of logistics is RGB')
     widths = parse_width_string(self.width, self.custom_width_str)
     w = lambda r: widths.get(r, self.width)  # noqa: E731
-    # Encoder: each token's resolution must be the current spatial size; widths never shrink.
-    res = self.image_size
-    produced = {res}
-    for tok in self.enc_blocks.split(','):
-      for r, down in parse_layer_string(tok, field='enc_blocks'):
-        if r != res:
-          raise HParamsError(
-              f'enc_blocks: token {tok.strip()!r} is at resolution {r}, but the encoder is at {res} '
-              f'there (image_size {self.image_size})')
-        if int(w(r) * self.bottleneck_multiple) < 1:
-          raise HParamsError(f'enc_blocks: token {tok.strip()!r}: bottleneck width rounds to 0')
-        if down is not None:
-          if res % down:
-            raise HParamsError(f'enc_blocks: token {tok.strip()!r}: {res} is not divisible by {down}')
-          if w(res // down) < w(res):
-            raise HParamsError(
-                f'enc_blocks: token {tok.strip()!r}: width shrinks from {w(res)} at {res} to '
-                f'{w(res // down)} at {res // down} (the encoder can only zero-pad channels)')
-          res //= down
-          produced.add(res)
+    produced = check_encoder_blocks(self.enc_blocks, self.image_size, w, self.bottleneck_multiple)
     # Decoder: every resolution needs an encoder activation; mix-ins come from earlier blocks.
     seen: set[int] = set()
     for tok in self.dec_blocks.split(','):

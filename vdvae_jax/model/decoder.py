@@ -14,7 +14,7 @@ Output: px_z = xs[image_size] * gain + bias, then a 1x1 conv to the DMoL paramet
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -23,6 +23,18 @@ import jax.numpy as jnp
 from vdvae_jax.hparams import HParams
 from vdvae_jax.model.blocks import Block, Conv2d, upsample_nearest
 from vdvae_jax.model.gaussian import draw_gaussian, gaussian_analytical_kl
+
+
+class DecoderHooks(NamedTuple):
+  """Optional per-block interventions, used by the super-resolution models (None: unchanged).
+
+  block_input(i, x) -> x         replace/modify block i's input state (after the mix-in)
+  prior(i, x, pm, pv) -> (pm, pv) replace block i's prior mean / log-std
+  latent(i, x) -> z or None      prior pass only: block i's z (None: draw from the prior)
+  """
+  block_input: Optional[Callable] = None
+  prior: Optional[Callable] = None
+  latent: Optional[Callable] = None
 
 
 class DecBlock(nn.Module):
@@ -51,10 +63,13 @@ class DecBlock(nn.Module):
     feats = self.prior(x)
     return feats[..., :z], feats[..., z:2 * z], feats[..., 2 * z:]      # pm, pv, x_pp
 
-  def posterior(self, x: jax.Array, acts: jax.Array, eps: Optional[jax.Array]):
+  def posterior(self, x: jax.Array, acts: jax.Array, eps: Optional[jax.Array],
+                prior_hook: Optional[Callable] = None):
     """Posterior pass: returns (new state, z, kl). eps=None takes z at the posterior mean."""
     qm, qv = jnp.split(self.enc(jnp.concatenate([x, acts], axis=-1)), 2, axis=-1)
     pm, pv, x_pp = self._prior(x)
+    if prior_hook is not None:
+      pm, pv = prior_hook(x, pm, pv)
     x = x + x_pp
     z = draw_gaussian(qm, qv, eps)
     kl = gaussian_analytical_kl(qm, pm, qv, pv)
@@ -62,9 +77,12 @@ class DecBlock(nn.Module):
     return x, z, kl, (qm, qv, pm, pv)
 
   def prior_step(self, x: jax.Array, *, z: Optional[jax.Array] = None,
-                 eps: Optional[jax.Array] = None, log_t: Optional[jax.Array] = None):
+                 eps: Optional[jax.Array] = None, log_t: Optional[jax.Array] = None,
+                 prior_hook: Optional[Callable] = None):
     """Prior pass: z given, or z = exp(pv + log_t) eps + pm. Returns (new state, z, (pm, pv))."""
     pm, pv, x_pp = self._prior(x)
+    if prior_hook is not None:
+      pm, pv = prior_hook(x, pm, pv)
     x = x + x_pp
     if z is None:
       if log_t is not None:
@@ -100,35 +118,56 @@ class Decoder(nn.Module):
   def final(self, x: jax.Array) -> jax.Array:
     return x * self.gain + self.bias
 
-  def __call__(self, acts: dict[int, jax.Array], eps: Optional[Sequence[jax.Array]] = None):
-    """Posterior pass. Returns px_z [B,R,R,W] and per-block stats (z, kl, qm, qv, pm, pv)."""
+  def _hooked_input(self, hooks, i, xs, block, n, dtype):
+    x = self._block_input(xs, block, n, dtype)
+    if hooks is not None and hooks.block_input is not None:
+      x = hooks.block_input(i, x)
+    return x
+
+  @staticmethod
+  def _prior_hook(hooks, i):
+    if hooks is None or hooks.prior is None:
+      return None
+    return lambda x, pm, pv: hooks.prior(i, x, pm, pv)
+
+  def __call__(self, acts: dict[int, jax.Array], eps: Optional[Sequence[jax.Array]] = None,
+               hooks: Optional[DecoderHooks] = None):
+    """Posterior pass. Returns px_z [B,R,R,W] and per-block stats: z, kl, qm, qv, pm, pv, x_in
+    (the block's input state) and x (its output)."""
     any_act = acts[self.hps.image_size]
     n, dtype = any_act.shape[0], any_act.dtype
     xs = self._initial_xs(n, dtype)
     stats = []
     for i, block in enumerate(self.dec_blocks):
-      x = self._block_input(xs, block, n, dtype)
-      x, z, kl, (qm, qv, pm, pv) = block.posterior(x, acts[block.res],
-                                                   None if eps is None else eps[i])
+      x_in = self._hooked_input(hooks, i, xs, block, n, dtype)
+      x, z, kl, (qm, qv, pm, pv) = block.posterior(x_in, acts[block.res],
+                                                   None if eps is None else eps[i],
+                                                   self._prior_hook(hooks, i))
       xs[block.res] = x
-      stats.append(dict(z=z, kl=kl, qm=qm, qv=qv, pm=pm, pv=pv, x=x))
+      stats.append(dict(z=z, kl=kl, qm=qm, qv=qv, pm=pm, pv=pv, x_in=x_in, x=x))
     return self.final(xs[self.hps.image_size]), stats
 
   def decode(self, n: int, latents: Sequence[jax.Array] = (),
              eps: Optional[Sequence[Optional[jax.Array]]] = None,
-             log_t: Optional[Sequence[Optional[jax.Array]]] = None):
+             log_t: Optional[Sequence[Optional[jax.Array]]] = None,
+             hooks: Optional[DecoderHooks] = None):
     """Prior pass: blocks [0, len(latents)) use the given z, the rest draw z from the prior with
-    eps[i] (None: the prior mean) and log temperature log_t[i] (None: t = 1). Returns px_z, zs."""
+    eps[i] (None: the prior mean) and log temperature log_t[i] (None: t = 1); hooks.latent may
+    supply z for any block instead. Returns px_z, zs."""
     dtype = self.gain.dtype
     xs = self._initial_xs(n, dtype)
     zs = []
     for i, block in enumerate(self.dec_blocks):
-      x = self._block_input(xs, block, n, dtype)
-      if i < len(latents):
-        x, z, _ = block.prior_step(x, z=latents[i])
+      x = self._hooked_input(hooks, i, xs, block, n, dtype)
+      z = latents[i] if i < len(latents) else None
+      if z is None and hooks is not None and hooks.latent is not None:
+        z = hooks.latent(i, x)
+      if z is not None:
+        x, z, _ = block.prior_step(x, z=z)
       else:
         x, z, _ = block.prior_step(x, eps=None if eps is None else eps[i],
-                                   log_t=None if log_t is None else log_t[i])
+                                   log_t=None if log_t is None else log_t[i],
+                                   prior_hook=self._prior_hook(hooks, i))
       xs[block.res] = x
       zs.append(z)
     return self.final(xs[self.hps.image_size]), zs

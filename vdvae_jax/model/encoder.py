@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vdvae_jax.hparams import HParams
+from vdvae_jax.hparams import HParams, parse_layer_string
 from vdvae_jax.model.blocks import Block, Conv2d
 
 
@@ -16,13 +17,16 @@ class Encoder(nn.Module):
 
   Later blocks at the same resolution overwrite its entry, so the decoder sees the last activation
   of each resolution; when the width grows after a down block, channels are zero-padded at the end.
+  `enc_blocks` overrides hps.enc_blocks (e.g. the LR-encoder of super-resolution, on smaller
+  images, with the widths of `hps`).
   """
   hps: HParams
+  enc_blocks: Optional[str] = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> dict[int, jax.Array]:
     hps = self.hps
-    layers = hps.encoder_layers
+    layers = parse_layer_string(self.enc_blocks or hps.enc_blocks, field='enc_blocks')
     x = Conv2d(hps.width, 3, name='in_conv')(x)
     acts = {x.shape[1]: x}
     for i, (res, down_rate) in enumerate(layers):
