@@ -27,7 +27,8 @@ class Encoder(nn.Module):
   def __call__(self, x: jax.Array) -> dict[int, jax.Array]:
     hps = self.hps
     layers = parse_layer_string(self.enc_blocks or hps.enc_blocks, field='enc_blocks')
-    x = Conv2d(hps.width, 3, name='in_conv')(x)
+    # Official: in_conv -> hps.width. An override encoder (on LR images) starts at its own width.
+    x = Conv2d(hps.width_at(x.shape[1]) if self.enc_blocks else hps.width, 3, name='in_conv')(x)
     acts = {x.shape[1]: x}
     for i, (res, down_rate) in enumerate(layers):
       w = hps.width_at(res)

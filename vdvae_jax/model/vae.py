@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vdvae_jax.hparams import HParams
-from vdvae_jax.model.decoder import Decoder
+from vdvae_jax.model.decoder import Decoder, DecoderHooks
 from vdvae_jax.model.encoder import Encoder
 from vdvae_jax.model.likelihood import dmol_nll
 
@@ -28,14 +28,19 @@ class VDVAE(nn.Module):
     self.decoder = Decoder(self.hps)
 
   def __call__(self, x_input: jax.Array, x_target: jax.Array,
-               eps: Optional[Sequence[jax.Array]] = None) -> dict[str, jax.Array]:
+               eps: Optional[Sequence[jax.Array]] = None, hooks: Optional[DecoderHooks] = None,
+               frozen_encoder: bool = False) -> dict[str, jax.Array]:
     """Per-image ELBO terms. eps: per-block posterior noise [B,r,r,zdim] (None: posterior mean).
 
     Returns elbo, distortion, rate, bits_per_dim [B]; kl_per_block [D, B] (nats, summed over the
     block's elements); px_z [B,R,R,W]; dmol_params [B,R,R,10K]; z, per-block latents.
+    hooks: decoder interventions (conditional models); frozen_encoder: no gradient through the
+    bottom-up pass.
     """
     acts = self.encoder(x_input)
-    px_z, stats = self.decoder(acts, eps)
+    if frozen_encoder:
+      acts = jax.lax.stop_gradient(acts)
+    px_z, stats = self.decoder(acts, eps, hooks)
     l = self.decoder.dmol_params(px_z)
     distortion = dmol_nll(x_target, l, low_bit=self.hps.low_bit)
     kl_per_block = jnp.stack([s['kl'].sum(axis=(1, 2, 3)) for s in stats])   # [D, B]

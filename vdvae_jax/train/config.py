@@ -49,6 +49,20 @@ def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   c.train.progress_bar = True
 
   c.distributed = ml_collections.FieldReference(None, field_type=bool)  # None: from environment
+
+  # Super-resolution (vdvae_jax.sr.settings.SRSettings); method '' trains the plain VDVAE.
+  c.sr = ml_collections.ConfigDict()
+  c.sr.method = ''                        # '' | 'vdvae_sr' | 'diverse'
+  c.sr.scale = 4
+  c.sr.lr_enc_blocks = ''
+  c.sr.condition = 'depth'                # vdvae_sr: 'depth' (paper) | 'resolution' (code)
+  c.sr.num_conditioned = 0                # vdvae_sr, 'depth': 0 = the LR-encoder's depth
+  c.sr.max_condition_res = 32             # vdvae_sr, 'resolution': condition blocks below this
+  c.sr.gate = 'scalar'                    # vdvae_sr: 'scalar' (paper) | 'channel' (code)
+  c.sr.ky = 0                             # diverse: groups predicted from the LR image
+  c.sr.degradation = 'bicubic'            # 'bicubic' (MATLAB imresize) | 'gaussian'
+  c.sr.sigma = 0.0                        # gaussian blur sigma
+  c.sr.eval_temperature = 0.1             # temperature of the samples scored during training
   return c
 
 

@@ -6,28 +6,25 @@ a progress bar, periodic EMA evaluation, per-block KL and sample grids at severa
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Optional
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from tqdm import tqdm
 
 from vdvae_jax.data.pipeline import make_loader, make_source
 from vdvae_jax.hparams import HParams
-from vdvae_jax.model import api
-from vdvae_jax.model.checkpoint import CheckpointError, load_pretrained
+from vdvae_jax.model.checkpoint import save_pretrained
 from vdvae_jax.train import parallel
 from vdvae_jax.train.checkpoints import RunCheckpointer
 from vdvae_jax.train.config import ConfigError, check_config, hparams_from_config
-from vdvae_jax.train.logging import RunLogger, tile
-from vdvae_jax.train.losses import elbo_eval, elbo_loss
+from vdvae_jax.train.logging import RunLogger
 from vdvae_jax.train.optimizer import make_optimizer, warmup_schedule
 from vdvae_jax.train.state import TrainState
 from vdvae_jax.train.step import make_train_step
+from vdvae_jax.train.tasks import Task, make_task
 
 
 def prepare_workdir(workdir: str) -> str:
@@ -61,34 +58,19 @@ def _source(config: ml_collections.ConfigDict, split: str, which: str):
   return make_source(d.kind, **kw)
 
 
-def make_loaders(config, hps: HParams, mesh, seed: int):
-  """Host-local train and eval iterators; each host feeds global_batch / process_count images."""
+def make_loaders(config, hps: HParams, mesh, seed: int, task: Optional[Task] = None):
+  """Host-local train and eval iterators; each host feeds global_batch / process_count images.
+  For SR tasks each element also holds 'lr', the degraded HR patch."""
   parallel.check_batch_size(config.train.batch_size, mesh)
   local = config.train.batch_size // jax.process_count()
   common = dict(batch_size=local, crop_size=hps.image_size, worker_count=config.data.worker_count)
+  if task is not None and task.lr_scale:
+    common.update(lr_scale=task.lr_scale, degradation=task.degradation, sigma=task.sigma)
   train = make_loader(_source(config, config.data.train_split, 'train'), seed=seed, shuffle=True,
                       random_flip=config.data.random_flip, **common)
   evaluation = make_loader(_source(config, config.data.eval_split, 'eval'), seed=seed + 1,
                            shuffle=False, crop_mode='center', **common)
   return train, evaluation
-
-
-def initial_params(config, hps: HParams, rng) -> Any:
-  if config.init_from:
-    try:
-      params, _ = load_pretrained(config.init_from, expected=hps)
-    except CheckpointError as e:
-      raise ConfigError(f'config.init_from: {e}') from None
-    return params
-  return api.init_params(hps, rng)
-
-
-def sample_grid(params, hps: HParams, temperatures, n: int, rng) -> np.ndarray:
-  """One row of n samples per temperature: uint8 [rows*R, n*R, 3]."""
-  rows = [np.asarray(api.sample(params, hps, n, temperature=float(t),
-                                rng=jax.random.fold_in(rng, i)).image)
-          for i, t in enumerate(temperatures)]
-  return tile(np.stack(rows))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
@@ -106,13 +88,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
   rng = jax.random.PRNGKey(config.seed)
   init_rng, state_rng, sample_rng = jax.random.split(rng, 3)
-  train_loader, eval_loader = make_loaders(config, hps, mesh, config.seed)
+  task = make_task(config, hps)
+  train_loader, eval_loader = make_loaders(config, hps, mesh, config.seed, task)
   train_iter = iter(train_loader)
 
+  params = task.init_params(init_rng)
   tx = make_optimizer(lr=hps.lr, warmup_iters=hps.warmup_iters, b1=hps.adam_beta1,
                       b2=hps.adam_beta2, eps=hps.adam_eps, wd=hps.wd, grad_clip=hps.grad_clip,
-                      skip_threshold=hps.skip_threshold)
-  state = TrainState.create(initial_params(config, hps, init_rng), tx, state_rng)
+                      skip_threshold=hps.skip_threshold, labels=task.labels(params))
+  state = TrainState.create(params, tx, state_rng)
   state = jax.device_put(state, parallel.replicated(mesh))
 
   ckpt = RunCheckpointer(workdir, config.train.keep_checkpoints)
@@ -122,11 +106,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     print(f'resumed from {ckpt.directory}/{start}')
   start = int(state.step)
 
-  train_step = parallel.jit_data_parallel(make_train_step(elbo_loss(hps), tx, hps.ema_rate), mesh)
-  eval_fn = elbo_eval(hps)
-  eval_step = jax.jit(lambda p, b, k: eval_fn(p, b, k),
-                      in_shardings=(parallel.replicated(mesh), parallel.data_sharded(mesh),
-                                    parallel.replicated(mesh)))
+  train_step = parallel.jit_data_parallel(make_train_step(task.loss_fn, tx, hps.ema_rate), mesh)
+  eval_step = jax.jit(task.eval_fn, in_shardings=(parallel.replicated(mesh),
+                                                  parallel.data_sharded(mesh),
+                                                  parallel.replicated(mesh)))
   schedule = warmup_schedule(hps.lr, hps.warmup_iters)
   logger = RunLogger(workdir)
   t = config.train
@@ -137,8 +120,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   for step in bar:
     batch = parallel.global_batch(next(train_iter), mesh)
     state, metrics = train_step(state, batch)
-    for k in ('loss', 'distortion', 'rate', 'bits_per_dim', 'grad_norm'):
-      window.setdefault(k, []).append(metrics[k])
+    for k, v in metrics.items():
+      if k not in ('skipped', 'skipped_updates'):
+        window.setdefault(k, []).append(v)
     done = step + 1
     if done % t.log_every == 0 or done == t.steps:
       summary = {k: float(np.mean(jax.device_get(v))) for k, v in window.items()}
@@ -146,25 +130,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                      learning_rate=float(schedule(step)))
       window = {}
       logger.scalars(done, summary, 'train/')
-      bar.set_postfix(elbo=f"{summary['loss']:.4f}", bpd=f"{summary['bits_per_dim']:.3f}",
-                      gnorm=f"{summary['grad_norm']:.1f}", skips=summary['skipped_updates'])
+      bar.set_postfix(loss=f"{summary['loss']:.4f}", gnorm=f"{summary['grad_norm']:.1f}",
+                      skips=summary['skipped_updates'])
     if done % t.eval_every == 0:
       evaluate(state.ema_params, eval_loader, eval_step, mesh, t.eval_batches, done, logger)
     if done % t.sample_every == 0:
-      grid = sample_grid(state.ema_params, hps, t.sample_temperatures, t.samples_per_temperature,
-                         jax.random.fold_in(sample_rng, done))
+      grid = task.grid(state.ema_params, next(iter(eval_loader)),
+                       jax.random.fold_in(sample_rng, done))
       logger.image_grid(done, 'samples', grid)
     if done % t.checkpoint_every == 0 or done == t.steps:
       ckpt.save(done, state, train_iter)
   bar.close()
   ckpt.close()
   logger.close()
+  if task.name == 'vdvae' and jax.process_index() == 0:
+    # The EMA weights as a pretrained model: `config.init_from` of SR runs, eval, notebooks.
+    save_pretrained(os.path.join(workdir, 'pretrained'), jax.device_get(state.ema_params), hps,
+                    source=dict(workdir=workdir, step=int(state.step)), overwrite=True)
   return state
 
 
 def evaluate(params, loader, eval_step, mesh, n_batches: int, step: int,
              logger: Optional[RunLogger] = None) -> dict[str, Any]:
-  """Mean ELBO terms and per-block KL of the EMA model over n_batches of the eval split."""
+  """Mean of every per-image metric of eval_step (EMA parameters) over n_batches of the eval
+  split; [D, B] metrics (per-block KL) are averaged per block."""
   sums: dict[str, Any] = {}
   count = 0
   it = iter(loader)
@@ -176,11 +165,11 @@ def evaluate(params, loader, eval_step, mesh, n_batches: int, step: int,
     out = jax.device_get(eval_step(params, batch, jax.random.PRNGKey(i)))
     for k, v in out.items():
       sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64).sum(axis=-1)
-    count += out['elbo'].shape[0]
+    count += batch['image'].shape[0]
   result = {k: v / max(count, 1) for k, v in sums.items()}
   if logger is not None and count:
-    logger.scalars(step, {k: result[k] for k in ('elbo', 'distortion', 'rate', 'bits_per_dim')},
-                   'eval/')
-    logger.scalars(step, {f'block_{i:03d}': v for i, v in enumerate(result['kl_per_block'])},
-                   'eval_kl/')
+    logger.scalars(step, {k: v for k, v in result.items() if np.ndim(v) == 0}, 'eval/')
+    if 'kl_per_block' in result:
+      logger.scalars(step, {f'block_{i:03d}': v for i, v in enumerate(result['kl_per_block'])},
+                     'eval_kl/')
   return result

@@ -63,11 +63,15 @@ def warmup_schedule(lr: float, warmup_iters: int) -> optax.Schedule:
 
 
 def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: float, wd: float,
-                   grad_clip: float, skip_threshold: float) -> optax.GradientTransformationExtraArgs:
-  """The official optimiser (see module docstring)."""
+                   grad_clip: float, skip_threshold: float, labels: Any = None
+                   ) -> optax.GradientTransformationExtraArgs:
+  """The official optimiser (see module docstring). `labels`: a tree of 'train' / 'freeze' per
+  parameter (fine-tuning); frozen parameters get no update, no weight decay and no Adam state."""
   inner = optax.chain(optax.clip_by_global_norm(grad_clip),
                       optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
                       optax.add_decayed_weights(wd))
+  if labels is not None:
+    inner = optax.multi_transform({'train': inner, 'freeze': optax.set_to_zero()}, labels)
   return optax.chain(skip_bad_updates(inner, skip_threshold),
                      optax.scale_by_learning_rate(warmup_schedule(lr, warmup_iters)))
 

@@ -1,0 +1,171 @@
+"""Super-resolution on a pretrained VDVAE: build, initialise, train losses, jitted sampling.
+
+`params` of an SR model: {'vdvae': the pretrained VDVAE tree, ...new parameters...}.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vdvae_jax.data.preprocess import preprocess
+from vdvae_jax.hparams import HParams, HParamsError
+from vdvae_jax.model.api import Sample, log_temperatures, standard_normal_eps
+from vdvae_jax.model.likelihood import dmol_sample, dmol_uniforms, to_uint8
+from vdvae_jax.sr.diverse import DiverseSR
+from vdvae_jax.sr.settings import SRSettings
+from vdvae_jax.sr.vdvae_sr import VDVAESR
+
+
+def make_model(hps: HParams, sr: SRSettings) -> nn.Module:
+  sr.validate(hps)
+  return VDVAESR(hps, sr) if sr.method == 'vdvae_sr' else DiverseSR(hps, sr)
+
+
+def _dummy_inputs(hps: HParams, sr: SRSettings):
+  r, lr = hps.image_size, sr.lr_size(hps)
+  return (jnp.zeros((0, r, r, 3), jnp.float32), jnp.zeros((0, lr, lr, 3), jnp.float32))
+
+
+def init_params(hps: HParams, sr: SRSettings, rng: jax.Array,
+                pretrained: Optional[dict] = None) -> dict:
+  """New SR parameters (eagerly, on an empty batch), with the VDVAE part from `pretrained`."""
+  model = make_model(hps, sr)
+  x, y = _dummy_inputs(hps, sr)
+  if sr.method == 'vdvae_sr':
+    params = model.init(rng, x, x, y)['params']
+  else:
+    params = model.init(rng, x, y, method=DiverseSR.initialize)['params']
+  params = dict(params)
+  if pretrained is not None:
+    want = jax.tree.map(lambda a: a.shape, params['vdvae'])
+    got = jax.tree.map(lambda a: np.shape(a), dict(pretrained))
+    if want != got:
+      raise HParamsError('the pretrained VDVAE does not have the architecture of config.model')
+    params['vdvae'] = jax.tree.map(jnp.asarray, dict(pretrained))
+  return params
+
+
+def trainable_labels(params: dict, sr: SRSettings) -> dict:
+  """'train' / 'freeze' per leaf. VDVAE-SR: the pretrained encoder is frozen, the decoder is
+  fine-tuned; diverse SR: the whole VDVAE is frozen. New parameters always train."""
+  def label(path, _):
+    top = path[0].key
+    if top != 'vdvae':
+      return 'train'
+    if sr.method == 'vdvae_sr' and path[1].key == 'decoder':
+      return 'train'
+    return 'freeze'
+  return jax.tree_util.tree_map_with_path(label, params)
+
+
+def check_lr_shape(lr: jax.Array, hps: HParams, sr: SRSettings) -> None:
+  want = sr.lr_size(hps)
+  if lr.ndim != 4 or lr.shape[1:3] != (want, want) or lr.shape[-1] != 3:
+    raise ValueError(f'LR input of shape {tuple(lr.shape)} does not fit the model: x{sr.scale} of '
+                     f'{hps.image_size}x{hps.image_size} needs [B, {want}, {want}, 3] patches '
+                     f'(use tiled super-resolution for other sizes)')
+
+
+def sr_loss(hps: HParams, sr: SRSettings):
+  """loss_fn(params, batch, key) for the train step; batch = {'image': HR u8, 'lr': LR u8}."""
+  model = make_model(hps, sr)
+
+  def loss_fn(params, batch, key):
+    x, t = preprocess(batch['image'], hps)
+    y, _ = preprocess(batch['lr'], hps)
+    eps = standard_normal_eps(key, hps, x.shape[0])
+    if sr.method == 'vdvae_sr':
+      out = model.apply({'params': params}, x, t, y, eps)
+      metrics = dict(elbo=out['elbo'].mean(), distortion=out['distortion'].mean(),
+                     rate=out['rate'].mean(), bits_per_dim=out['bits_per_dim'].mean())
+      return out['elbo'].mean(), metrics
+    out = model.apply({'params': params}, x, y, eps)
+    return out['loss'].mean(), dict(kl_q_psi=out['loss'].mean())
+
+  return loss_fn
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _sample(hps, sr, params, y_input, eps, log_t, u_mix, u_logistic):
+  model = make_model(hps, sr)
+  px_z = model.apply({'params': params}, y_input, eps, log_t, method=model.decode)
+  l = model.apply({'params': params}, px_z, method=model.dmol_params)
+  x, idx = dmol_sample(l, u_mix, u_logistic, return_index=True)
+  return Sample(to_uint8(x), x, idx, px_z)
+
+
+def super_resolve(params: dict, hps: HParams, sr: SRSettings, lr_uint8: jax.Array, *,
+                  n_samples: int = 1, temperature: float = 0.8, psi_temperature: float = 1.0,
+                  rng: jax.Array) -> Sample:
+  """n_samples HR samples per LR patch: lr [B, r, r, 3] uint8 -> image [B, n, R, R, 3] uint8.
+
+  VDVAE-SR: every group from the conditional prior at `temperature`. Diverse SR: groups k < ky
+  from q_psi at `psi_temperature`, the rest from the prior at `temperature`."""
+  lr_uint8 = jnp.asarray(lr_uint8)
+  check_lr_shape(lr_uint8, hps, sr)
+  b = lr_uint8.shape[0]
+  y, _ = preprocess(jnp.repeat(lr_uint8, n_samples, axis=0), hps)
+  temps = np.full(hps.n_dec_blocks, temperature, np.float64)
+  if sr.method == 'diverse':
+    temps[:sr.ky] = psi_temperature
+  k_eps, k_dmol = jax.random.split(rng)
+  n = b * n_samples
+  eps = standard_normal_eps(k_eps, hps, n)
+  r = hps.image_size
+  u_mix, u_logistic = dmol_uniforms(k_dmol, (n, r, r), hps.num_mixtures)
+  s = _sample(hps, sr, params, y, eps, log_temperatures(hps, temps), u_mix, u_logistic)
+  return Sample(*(a.reshape((b, n_samples) + a.shape[1:]) for a in s))
+
+
+def degrade_jax(x: jax.Array, sr: SRSettings) -> jax.Array:
+  """The LR degradation of float images [..., H, W, 3] in 0..255 (no intermediate rounding)."""
+  from vdvae_jax.data.degradations import gaussian_blur_downsample_jax, imresize_jax
+  if sr.degradation == 'bicubic':
+    return imresize_jax(x, scale=1.0 / sr.scale)
+  return gaussian_blur_downsample_jax(x, sr.scale, sr.sigma)
+
+
+def _psnr(a: jax.Array, b: jax.Array) -> jax.Array:
+  """Per-image PSNR of uint8-valued float images [B, H, W, 3] (data range 255)."""
+  mse = jnp.mean((a - b) ** 2, axis=(1, 2, 3))
+  return 10.0 * jnp.log10(255.0 ** 2 / jnp.maximum(mse, 1e-10))
+
+
+def sr_eval(hps: HParams, sr: SRSettings, temperature: float):
+  """eval_fn(params, batch, key) -> per-image metrics: the training loss terms, and for one sample
+  at `temperature`: RGB PSNR to the HR patch and LR-consistency PSNR (degraded sample vs LR)."""
+  model = make_model(hps, sr)
+  loss_fn = sr_loss(hps, sr)
+  temps = np.full(hps.n_dec_blocks, temperature, np.float64)
+  if sr.method == 'diverse':
+    temps[:sr.ky] = 1.0
+  log_t = log_temperatures(hps, temps)
+
+  def eval_fn(params, batch, key):
+    k1, k2, k3 = jax.random.split(key, 3)
+    x, t = preprocess(batch['image'], hps)
+    y, _ = preprocess(batch['lr'], hps)
+    n = x.shape[0]
+    if sr.method == 'vdvae_sr':
+      out = model.apply({'params': params}, x, t, y, standard_normal_eps(k1, hps, n))
+      metrics = {k: out[k] for k in ('elbo', 'distortion', 'rate', 'bits_per_dim')}
+    else:
+      out = model.apply({'params': params}, x, y, standard_normal_eps(k1, hps, n))
+      metrics = dict(kl_q_psi=out['loss'])
+    px_z = model.apply({'params': params}, y, standard_normal_eps(k2, hps, n), log_t,
+                       method=model.decode)
+    l = model.apply({'params': params}, px_z, method=model.dmol_params)
+    r = hps.image_size
+    u_mix, u_log = dmol_uniforms(k3, (n, r, r), hps.num_mixtures)
+    sample = to_uint8(dmol_sample(l, u_mix, u_log)).astype(jnp.float32)
+    lr_of_sample = jnp.clip(jnp.round(degrade_jax(sample, sr)), 0, 255)
+    metrics.update(psnr_rgb=_psnr(sample, batch['image'].astype(jnp.float32)),
+                   lr_psnr=_psnr(lr_of_sample, batch['lr'].astype(jnp.float32)))
+    return metrics
+
+  return eval_fn
