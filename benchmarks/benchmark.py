@@ -49,7 +49,7 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
 
 
 def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
-             temperature: float) -> dict:
+             temperature: float, remat: bool = False) -> dict:
   """Measure one case in this process."""
   import jax
   import jax.numpy as jnp
@@ -62,7 +62,7 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   from vdvae_jax.train.state import TrainState
   from vdvae_jax.train.step import make_train_step
 
-  hps = get_preset(preset)
+  hps = get_preset(preset).replace(remat=remat)
   params = api.init_params(hps, jax.random.key(0))
   images = jnp.asarray(np.random.RandomState(0).randint(
       0, 256, (batch, hps.image_size, hps.image_size, 3)), jnp.uint8)
@@ -109,7 +109,7 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
       times.append(time.perf_counter() - s)
     args = advance(args, out)
   med = float(np.median(times))
-  return dict(case=case, preset=preset, batch=batch, trace_s=t1 - t0, compile_s=t2 - t1,
+  return dict(case=case, preset=preset, batch=batch, remat=remat, trace_s=t1 - t0, compile_s=t2 - t1,
               median_s=med, times_s=times, peak_rss_gib=peak_rss_gib(), flops=flops,
               flops_per_s=flops / med, jax=jax.__version__, devices=str(jax.devices()))
 
@@ -122,12 +122,14 @@ def main():
   ap.add_argument('--warmup', type=int, default=1)
   ap.add_argument('--repeats', type=int, default=3)
   ap.add_argument('--temperature', type=float, default=0.8)
+  ap.add_argument('--remat', action='store_true', help='rematerialise every block (less memory)')
   ap.add_argument('--json', default='')
   ap.add_argument('--child', default='', help=argparse.SUPPRESS)
   args = ap.parse_args()
 
   if args.child:   # one case, in this process
-    r = run_case(args.child, args.preset, args.batch, args.warmup, args.repeats, args.temperature)
+    r = run_case(args.child, args.preset, args.batch, args.warmup, args.repeats, args.temperature,
+                 args.remat)
     print('RESULT ' + json.dumps(r))
     return
 
@@ -141,11 +143,12 @@ def main():
   for case in args.cases.split(','):
     cmd = [sys.executable, __file__, '--child', case, '--preset', args.preset, '--batch',
            str(args.batch), '--warmup', str(args.warmup), '--repeats', str(args.repeats),
-           '--temperature', str(args.temperature)]
+           '--temperature', str(args.temperature)] + (['--remat'] if args.remat else [])
     p = subprocess.run(cmd, capture_output=True, text=True)
     line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
     if p.returncode != 0 or not line:
-      print(f'{case}: failed\n{p.stderr[-2000:]}')
+      why = 'killed (out of memory?)' if p.returncode in (-9, 137) else f'exit {p.returncode}'
+      print(f'{case}: failed, {why}\n{p.stderr[-2000:]}')
       continue
     r = json.loads(line[0][7:])
     r['fraction_of_matmul_peak'] = r['flops_per_s'] / peak
@@ -154,7 +157,7 @@ def main():
     results.append(r)
   hdr = (f"{'case':7s} {'compile s':>9s} {'median s':>9s} {'official s':>10s} {'peak GiB':>9s} "
          f"{'official GiB':>12s} {'GFLOP':>9s} {'GFLOP/s':>8s} {'% peak':>7s}")
-  print(f'\n{args.preset}, batch {args.batch}\n{hdr}')
+  print(f'\n{args.preset}, batch {args.batch}{", remat" if args.remat else ""}\n{hdr}')
   for r in results:
     ref_s = f"{r['reference_s']:.1f}" if r['reference_s'] else '-'
     ref_g = f"{r['reference_peak_gib']:.1f}" if r['reference_peak_gib'] else '-'

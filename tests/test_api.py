@@ -90,3 +90,21 @@ def test_preprocess_rejects_bad_input():
     preprocess(jnp.zeros((1, 16, 16, 3), jnp.float32), TINY)
   with pytest.raises(ValueError, match=r'\[B,H,W,3\]'):
     preprocess(jnp.zeros((1, 16, 16, 4), jnp.uint8), TINY)
+
+
+def test_remat_is_the_same_function():
+  """hps.remat recomputes block activations in the backward pass: same parameters, same loss and
+  gradients (to float32 rounding)."""
+  from vdvae_jax.train.losses import elbo_loss
+  params = randomised_params()
+  batch = {'image': images(2)}
+  key = jax.random.key(0)
+  grads = {}
+  for remat in (False, True):
+    hps = TINY.replace(remat=remat)
+    assert jax.tree.structure(api.abstract_params(hps)) == jax.tree.structure(params)
+    (loss, _), g = jax.jit(jax.value_and_grad(elbo_loss(hps), has_aux=True))(params, batch, key)
+    grads[remat] = (loss, g)
+  np.testing.assert_allclose(grads[True][0], grads[False][0], rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(grads[True][1]), jax.tree.leaves(grads[False][1])):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)

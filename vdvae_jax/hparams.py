@@ -164,6 +164,8 @@ class HParams:
   ema_rate: float = 0.999
   warmup_iters: int = 0
   n_batch: int = 32
+  # compute options (not architecture: any value gives the same function and parameters)
+  remat: bool = False         # rematerialise every residual block in the backward pass
 
   def __post_init__(self):
     self.validate()

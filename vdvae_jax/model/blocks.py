@@ -87,3 +87,8 @@ class Block(nn.Module):
     if self.down_rate is not None:
       out = avg_pool(out, self.down_rate)
     return out
+
+
+def block_class(remat: bool):
+  """Block, or Block whose activations are recomputed in the backward pass (same parameters)."""
+  return nn.remat(Block) if remat else Block

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from vdvae_jax.hparams import HParams
-from vdvae_jax.model.blocks import Block, Conv2d, upsample_nearest
+from vdvae_jax.model.blocks import Conv2d, block_class, upsample_nearest
 from vdvae_jax.model.gaussian import draw_gaussian, gaussian_analytical_kl
 
 
@@ -48,6 +48,7 @@ class DecBlock(nn.Module):
     w, cw, zdim = hps.width_at(res), hps.bottleneck(res), hps.zdim
     use_3x3 = res > 2
     scale = math.sqrt(1.0 / self.n_blocks)
+    Block = block_class(hps.remat)  # noqa: N806
     self.enc = Block(cw, 2 * zdim, residual=False, use_3x3=use_3x3)
     self.prior = Block(cw, 2 * zdim + w, residual=False, use_3x3=use_3x3, zero_last=True)
     self.z_proj = Conv2d(w, 1, scale=scale)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from vdvae_jax.hparams import HParams, parse_layer_string
-from vdvae_jax.model.blocks import Block, Conv2d
+from vdvae_jax.model.blocks import Conv2d, block_class
 
 
 class Encoder(nn.Module):
@@ -32,7 +32,7 @@ class Encoder(nn.Module):
     acts = {x.shape[1]: x}
     for i, (res, down_rate) in enumerate(layers):
       w = hps.width_at(res)
-      x = Block(hps.bottleneck(res), w, down_rate=down_rate, residual=True, use_3x3=res > 2,
+      x = block_class(hps.remat)(hps.bottleneck(res), w, down_rate=down_rate, residual=True, use_3x3=res > 2,
                 last_scale=math.sqrt(1.0 / len(layers)), name=f'enc_blocks_{i}')(x)
       r = x.shape[1]
       if x.shape[-1] != hps.width_at(r):
