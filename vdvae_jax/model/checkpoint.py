@@ -3,6 +3,7 @@
   DIR/params/         orbax StandardCheckpointer tree {'encoder': ..., 'decoder': ...}
   DIR/hparams.json    HParams.to_dict()
   DIR/source.json     provenance (e.g. the PyTorch checkpoint it was converted from)
+  DIR/sr.json         only for super-resolution models: their SRSettings
 
 `load_pretrained(DIR)` is the one call that training (`config.init_from`), evaluation, sampling
 and the notebooks use. Writes are atomic: a temporary sibling directory renamed into place, so an
@@ -24,6 +25,7 @@ from vdvae_jax.hparams import HParams, HParamsError
 HPARAMS_FILE = 'hparams.json'
 PARAMS_DIR = 'params'
 SOURCE_FILE = 'source.json'
+SR_FILE = 'sr.json'
 
 
 class CheckpointError(ValueError):
@@ -31,8 +33,9 @@ class CheckpointError(ValueError):
 
 
 def save_pretrained(directory: str, params: Mapping, hps: HParams, *,
-                    source: Optional[Mapping[str, Any]] = None, overwrite: bool = False) -> str:
-  """Write params + hparams to `directory` atomically; returns the absolute path."""
+                    source: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
+                    sr: Any = None) -> str:
+  """Write params + hparams (+ SR settings) to `directory` atomically; returns the absolute path."""
   import orbax.checkpoint as ocp
   directory = os.path.abspath(directory)
   if os.path.exists(directory) and not overwrite:
@@ -48,6 +51,10 @@ def save_pretrained(directory: str, params: Mapping, hps: HParams, *,
       f.write(hps.to_json())
     with open(os.path.join(tmp, SOURCE_FILE), 'w') as f:
       json.dump(dict(source or {}), f, indent=1)
+    if sr is not None:
+      import dataclasses
+      with open(os.path.join(tmp, SR_FILE), 'w') as f:
+        json.dump(dataclasses.asdict(sr), f, indent=1)
     if os.path.exists(directory):
       shutil.rmtree(directory)
     os.rename(tmp, directory)
@@ -74,10 +81,11 @@ def load_pretrained(directory: str, expected: Optional[HParams] = None) -> tuple
 
   With `expected`, the stored architecture must equal it (optimisation fields may differ).
   """
-  import orbax.checkpoint as ocp
-  from vdvae_jax.model.api import abstract_params
   directory = os.path.abspath(directory)
   hps = load_hparams(directory)
+  if os.path.exists(os.path.join(directory, SR_FILE)):
+    raise CheckpointError(f'{directory}: is a super-resolution model, not a VDVAE '
+                          '(load it with load_model)')
   if expected is not None:
     from vdvae_jax.hparams import ARCHITECTURE_FIELDS
     diff = {k: (getattr(hps, k), getattr(expected, k)) for k in ARCHITECTURE_FIELDS
@@ -85,11 +93,37 @@ def load_pretrained(directory: str, expected: Optional[HParams] = None) -> tuple
     if diff:
       shown = ', '.join(f'{k}: checkpoint {a!r} vs expected {b!r}' for k, (a, b) in diff.items())
       raise CheckpointError(f'{directory}: architecture differs from the expected one ({shown})')
+  from vdvae_jax.model.api import abstract_params
+  return _restore_checked(directory, abstract_params(hps)), hps
+
+
+def load_model(directory: str) -> tuple[dict, HParams, Any]:
+  """(params, hps, sr) of any saved model; sr is None for a plain VDVAE, else its SRSettings."""
+  directory = os.path.abspath(directory)
+  hps = load_hparams(directory)
+  sr_path = os.path.join(directory, SR_FILE)
+  if not os.path.exists(sr_path):
+    params, hps = load_pretrained(directory)
+    return params, hps, None
+  from vdvae_jax.hparams import HParamsError
+  from vdvae_jax.sr.settings import SRSettings
+  try:
+    with open(sr_path) as f:
+      sr = SRSettings(**json.load(f))
+    sr.validate(hps)
+  except (OSError, ValueError, TypeError, HParamsError) as e:
+    raise CheckpointError(f'{sr_path}: invalid SR settings: {e}') from None
+  from vdvae_jax.sr.api import abstract_params as sr_abstract
+  return _restore_checked(directory, sr_abstract(hps, sr)), hps, sr
+
+
+def _restore_checked(directory: str, want: Any) -> dict:
+  """Restore DIR/params and check it has exactly the tree and shapes of `want`."""
+  import orbax.checkpoint as ocp
   try:
     params = ocp.StandardCheckpointer().restore(os.path.join(directory, PARAMS_DIR))
   except Exception as e:  # orbax raises many types for unreadable checkpoints
     raise CheckpointError(f'{directory}: cannot read parameters: {type(e).__name__}: {e}') from None
-  want = abstract_params(hps)
   got_flat = {jax.tree_util.keystr(p): np.shape(x) for p, x in
               jax.tree_util.tree_flatten_with_path(params)[0]}
   want_flat = {jax.tree_util.keystr(p): x.shape for p, x in
@@ -100,4 +134,4 @@ def load_pretrained(directory: str, expected: Optional[HParams] = None) -> tuple
     shapes = [k for k in want_flat if k in got_flat and want_flat[k] != got_flat[k]][:5]
     raise CheckpointError(f'{directory}: parameters do not fit its hparams.json '
                           f'(missing {missing}, unexpected {extra}, wrong shapes {shapes})')
-  return jax.tree.map(np.asarray, params), hps
+  return jax.tree.map(np.asarray, params)

@@ -50,6 +50,11 @@ def init_params(hps: HParams, sr: SRSettings, rng: jax.Array,
   return params
 
 
+def abstract_params(hps: HParams, sr: SRSettings) -> dict:
+  """Shapes and dtypes of an SR model's parameter tree (no computation)."""
+  return jax.eval_shape(lambda k: init_params(hps, sr, k), jax.random.key(0))
+
+
 def trainable_labels(params: dict, sr: SRSettings) -> dict:
   """'train' / 'freeze' per leaf. VDVAE-SR: the pretrained encoder is frozen, the decoder is
   fine-tuned; diverse SR: the whole VDVAE is frozen. New parameters always train."""

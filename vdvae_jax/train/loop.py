@@ -143,10 +143,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   bar.close()
   ckpt.close()
   logger.close()
-  if task.name == 'vdvae' and jax.process_index() == 0:
-    # The EMA weights as a pretrained model: `config.init_from` of SR runs, eval, notebooks.
+  if jax.process_index() == 0:
+    # The EMA weights as a ready model: `config.init_from` of SR runs, eval.py, notebooks.
     save_pretrained(os.path.join(workdir, 'pretrained'), jax.device_get(state.ema_params), hps,
-                    source=dict(workdir=workdir, step=int(state.step)), overwrite=True)
+                    source=dict(workdir=workdir, step=int(state.step)), overwrite=True,
+                    sr=task.sr)
   return state
 
 

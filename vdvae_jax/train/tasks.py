@@ -31,6 +31,7 @@ class Task:
   lr_scale: Optional[int] = None
   degradation: str = 'bicubic'
   sigma: Optional[float] = None
+  sr: Any = None            # SRSettings of SR tasks
 
 
 def sr_settings(config: ml_collections.ConfigDict):
@@ -99,5 +100,5 @@ def make_task(config: ml_collections.ConfigDict, hps: HParams) -> Task:
   return Task(sr.method, init, sr_api.sr_loss(hps, sr),
               sr_api.sr_eval(hps, sr, config.sr.eval_temperature),
               labels=lambda params: sr_api.trainable_labels(params, sr), grid=grid,
-              lr_scale=sr.scale, degradation=sr.degradation,
+              lr_scale=sr.scale, degradation=sr.degradation, sr=sr,
               sigma=sr.sigma if sr.degradation == 'gaussian' else None)
