@@ -16,8 +16,9 @@ from vdvae_jax.data.preprocess import preprocess
 from vdvae_jax.hparams import HParams, HParamsError
 from vdvae_jax.model.api import Sample, log_temperatures, standard_normal_eps
 from vdvae_jax.model.likelihood import dmol_sample, dmol_uniforms, to_uint8
+from vdvae_jax.sr import baselines
 from vdvae_jax.sr.diverse import DiverseSR
-from vdvae_jax.sr.settings import SRSettings
+from vdvae_jax.sr.settings import BASELINES, SRSettings
 from vdvae_jax.sr.vdvae_sr import VDVAESR
 
 
@@ -34,6 +35,9 @@ def _dummy_inputs(hps: HParams, sr: SRSettings):
 def init_params(hps: HParams, sr: SRSettings, rng: jax.Array,
                 pretrained: Optional[dict] = None) -> dict:
   """New SR parameters (eagerly, on an empty batch), with the VDVAE part from `pretrained`."""
+  if sr.method in BASELINES:
+    sr.validate(hps)
+    return baselines.init(sr.method, sr.scale, hps.image_size, rng)
   model = make_model(hps, sr)
   x, y = _dummy_inputs(hps, sr)
   if sr.method == 'vdvae_sr':
@@ -60,6 +64,8 @@ def trainable_labels(params: dict, sr: SRSettings) -> dict:
   fine-tuned; diverse SR: the whole VDVAE is frozen. New parameters always train."""
   def label(path, _):
     top = path[0].key
+    if sr.method in BASELINES:
+      return 'train'
     if top != 'vdvae':
       return 'train'
     if sr.method == 'vdvae_sr' and path[1].key == 'decoder':
@@ -78,6 +84,8 @@ def check_lr_shape(lr: jax.Array, hps: HParams, sr: SRSettings) -> None:
 
 def sr_loss(hps: HParams, sr: SRSettings):
   """loss_fn(params, batch, key) for the train step; batch = {'image': HR u8, 'lr': LR u8}."""
+  if sr.method in BASELINES:
+    return baselines.loss_fn(sr.method, sr.scale)
   model = make_model(hps, sr)
 
   def loss_fn(params, batch, key):
@@ -113,6 +121,9 @@ def super_resolve(params: dict, hps: HParams, sr: SRSettings, lr_uint8: jax.Arra
   from q_psi at `psi_temperature`, the rest from the prior at `temperature`."""
   lr_uint8 = jnp.asarray(lr_uint8)
   check_lr_shape(lr_uint8, hps, sr)
+  if sr.method in BASELINES:
+    image = _baseline_sr(sr.method, sr.scale, params, lr_uint8, n_samples, temperature, rng)
+    return Sample(image, image.astype(jnp.float32) / 127.5 - 1.0, None, None)
   b = lr_uint8.shape[0]
   y, _ = preprocess(jnp.repeat(lr_uint8, n_samples, axis=0), hps)
   temps = np.full(hps.n_dec_blocks, temperature, np.float64)
@@ -125,6 +136,9 @@ def super_resolve(params: dict, hps: HParams, sr: SRSettings, lr_uint8: jax.Arra
   u_mix, u_logistic = dmol_uniforms(k_dmol, (n, r, r), hps.num_mixtures)
   s = _sample(hps, sr, params, y, eps, log_temperatures(hps, temps), u_mix, u_logistic)
   return Sample(*(a.reshape((b, n_samples) + a.shape[1:]) for a in s))
+
+
+_baseline_sr = jax.jit(baselines.super_resolve, static_argnums=(0, 1, 4))
 
 
 def degrade_jax(x: jax.Array, sr: SRSettings) -> jax.Array:
@@ -144,8 +158,17 @@ def _psnr(a: jax.Array, b: jax.Array) -> jax.Array:
 def sr_eval(hps: HParams, sr: SRSettings, temperature: float):
   """eval_fn(params, batch, key) -> per-image metrics: the training loss terms, and for one sample
   at `temperature`: RGB PSNR to the HR patch and LR-consistency PSNR (degraded sample vs LR)."""
-  model = make_model(hps, sr)
   loss_fn = sr_loss(hps, sr)
+  if sr.method in BASELINES:
+    def baseline_eval(params, batch, key):
+      loss, m = loss_fn(params, batch, key)
+      sample = baselines.super_resolve(sr.method, sr.scale, params, batch['lr'], 1, temperature,
+                                       key)[:, 0].astype(jnp.float32)
+      lr_of_sample = jnp.clip(jnp.round(degrade_jax(sample, sr)), 0, 255)
+      return dict(psnr_rgb=_psnr(sample, batch['image'].astype(jnp.float32)),
+                  lr_psnr=_psnr(lr_of_sample, batch['lr'].astype(jnp.float32)))
+    return baseline_eval
+  model = make_model(hps, sr)
   temps = np.full(hps.n_dec_blocks, temperature, np.float64)
   if sr.method == 'diverse':
     temps[:sr.ky] = 1.0

@@ -5,12 +5,14 @@ import dataclasses
 
 from vdvae_jax.hparams import HParams, HParamsError, check_encoder_blocks
 
-METHODS = ('vdvae_sr', 'diverse')
+METHODS = ('vdvae_sr', 'diverse', 'srcnn', 'cvae')
+BASELINES = ('srcnn', 'cvae')
 
 
 @dataclasses.dataclass(frozen=True)
 class SRSettings:
-  """method: 'vdvae_sr' (Chira et al.) or 'diverse' (Prost et al.).
+  """method: 'vdvae_sr' (Chira et al.), 'diverse' (Prost et al.), or the course-report baselines
+  'srcnn' and 'cvae' (vdvae_jax.sr.baselines; they use only scale, degradation and sigma).
 
   scale            LR -> HR factor; the LR image is image_size / scale.
   lr_enc_blocks    block string of the LR-encoder, starting at the LR image size.
@@ -74,6 +76,10 @@ class SRSettings:
       raise HParamsError(f"sr.degradation must be 'bicubic' or 'gaussian', got {self.degradation!r}")
     if self.degradation == 'gaussian' and self.sigma <= 0:
       raise HParamsError('sr.degradation gaussian needs sr.sigma > 0')
+    if self.method in BASELINES:
+      if self.method == 'cvae' and hps.image_size != 32:
+        raise HParamsError('the cvae baseline is built for 32x32 HR images (CIFAR-10)')
+      return
     have = self.lr_resolutions(hps)
     top = hps.decoder_layers[0][0]
     if top not in have:

@@ -73,12 +73,14 @@ def make_task(config: ml_collections.ConfigDict, hps: HParams) -> Task:
     sr.validate(hps)
   except HParamsError as e:
     raise ConfigError(f'config.sr: {e}') from None
-  if not config.init_from:
+  from vdvae_jax.sr.settings import BASELINES
+  if not config.init_from and sr.method not in BASELINES:
     print('warning: config.init_from is empty: the SR model starts from an untrained VDVAE')
 
   def init(rng):
     try:
-      return sr_api.init_params(hps, sr, rng, _pretrained(config, hps))
+      pre = None if sr.method in BASELINES else _pretrained(config, hps)
+      return sr_api.init_params(hps, sr, rng, pre)
     except HParamsError as e:
       raise ConfigError(f'config.init_from: {e}') from None
 
