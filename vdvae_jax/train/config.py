@@ -98,3 +98,16 @@ def make_tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                       checkpoint_every=4, sample_every=4, sample_temperatures=(0.5, 1.0),
                       samples_per_temperature=2, progress_bar=False))
   return c
+
+
+def load_config_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  """get_config(arg) of a config file given by path (what --config=path[:arg] does)."""
+  import importlib.util
+  import os
+  if not os.path.exists(path):
+    raise ConfigError(f'config file {path} not found')
+  spec = importlib.util.spec_from_file_location(
+      'config_' + os.path.splitext(os.path.basename(path))[0], path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config(arg)
