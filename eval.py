@@ -13,8 +13,6 @@
 Writes results.json and results.md (a Markdown table per dataset and temperature) and image
 grids (LR | bicubic | samples | HR) under --output_dir (default WORKDIR/eval).
 """
-import json
-import os
 import sys
 
 from absl import app, flags
@@ -31,7 +29,8 @@ flags.DEFINE_enum('degradation', 'bicubic', ['bicubic', 'gaussian'], 'metrics-on
 flags.DEFINE_float('sigma', None, 'metrics-only mode: Gaussian blur sigma')
 flags.DEFINE_string('input_dir', None, 'folder of LR images to super-resolve (no HR)')
 flags.DEFINE_string('output_dir', None, 'where results go (default WORKDIR/eval)')
-flags.DEFINE_list('temperatures', ['0.1', '0.8'], 'sampling temperatures')
+flags.DEFINE_list('temperatures', [], 'sampling temperatures (default: 0.1,0.8 for SR models, '
+                  '0.1,0.2,...,1.0 for sample grids of unconditional models)')
 flags.DEFINE_integer('n_samples', 4, 'samples per LR image and temperature')
 flags.DEFINE_integer('eval_batches', 0, 'unconditional: number of eval batches (0: the config)')
 flags.DEFINE_bool('lpips', True, 'compute LPIPS to the HR image and pairwise diversity')

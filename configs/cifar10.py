@@ -5,7 +5,7 @@ in the paper's setup; here the global batch), official 45k/5k split of the train
       --config.data.data_dir=~/tensorflow_datasets          # prepared TFDS cifar10
   python train.py --config=configs/cifar10.py:tiny --workdir=/tmp/cifar10_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny
+from vdvae_jax.train.config import base_config, make_tiny, set_schedule
 
 
 def get_config(arg=None):
@@ -14,8 +14,5 @@ def get_config(arg=None):
   c.data.name = 'cifar10'
   c.data.official_dataset = 'cifar10'
   c.data.random_flip = False
-  c.train.steps = 1_100_000
-  c.train.eval_every = 10_000
-  c.train.checkpoint_every = 10_000
-  c.train.sample_every = 10_000
+  set_schedule(c, steps=1_100_000, every=10_000)
   return make_tiny(c) if arg == 'tiny' else c

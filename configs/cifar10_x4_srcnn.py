@@ -6,7 +6,7 @@ subsampling by 4; MSE, Adam. Evaluate next to bicubic and the VDVAE methods with
   python eval.py --workdir=runs/c10_srcnn --hr_dir=data/cifar10_test_png
   python train.py --config=configs/cifar10_x4_srcnn.py:tiny --workdir=/tmp/srcnn_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny
+from vdvae_jax.train.config import base_config, make_tiny, set_schedule
 
 
 def get_config(arg=None, method='srcnn'):
@@ -23,10 +23,7 @@ def get_config(arg=None, method='srcnn'):
   c.model.update(dict(lr=1e-3, wd=0.0, warmup_iters=0, grad_clip=1e6, skip_threshold=-1.0,
                       ema_rate=0.999))
   c.train.batch_size = 64
-  c.train.steps = 50_000
-  c.train.eval_every = 2_000
-  c.train.checkpoint_every = 2_000
-  c.train.sample_every = 2_000
+  set_schedule(c, steps=50_000, every=2_000)
   c.train.sample_temperatures = (1.0,)
   if arg == 'tiny':
     make_tiny(c)

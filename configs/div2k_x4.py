@@ -10,7 +10,7 @@ batch 1, 100k steps (paper, section 5.2).
 Options: --config.sr.condition=resolution (the authors' code: blocks below 32x32),
 --config.sr.gate=channel (per-channel gates), 16 -> 64 patches by changing model.image_size.
 """
-from vdvae_jax.train.config import base_config, make_tiny
+from vdvae_jax.train.config import base_config, make_tiny, set_schedule
 
 
 def get_config(arg=None):
@@ -27,10 +27,7 @@ def get_config(arg=None):
   c.model.wd = 0.0
   c.model.warmup_iters = 100
   c.train.batch_size = 1
-  c.train.steps = 100_000
-  c.train.eval_every = 5_000
-  c.train.checkpoint_every = 5_000
-  c.train.sample_every = 5_000
+  set_schedule(c, steps=100_000, every=5_000)
   c.train.sample_temperatures = (0.1, 0.8)
   if arg == 'tiny':
     make_tiny(c)

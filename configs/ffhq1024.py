@@ -5,7 +5,7 @@ widths), images 65000-69999 held out, read from the folder of PNGs.
       --config.data.path=data/ffhq1024/
   python train.py --config=configs/ffhq1024.py:tiny --workdir=/tmp/ffhq1024_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny
+from vdvae_jax.train.config import base_config, make_tiny, set_schedule
 
 
 def get_config(arg=None):
@@ -13,8 +13,5 @@ def get_config(arg=None):
   c.data.kind = 'folder'
   c.data.official_dataset = 'ffhq_1024'
   c.data.random_flip = True
-  c.train.steps = 1_700_000
-  c.train.eval_every = 10_000
-  c.train.checkpoint_every = 10_000
-  c.train.sample_every = 10_000
+  set_schedule(c, steps=1_700_000, every=10_000)
   return make_tiny(c) if arg == 'tiny' else c

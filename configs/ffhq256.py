@@ -7,7 +7,7 @@ targets), the official seed-5 split with 7,000 validation images of the 70k arra
       --config.data.path=data/ffhq-256.npy --config.init_from=pretrained/ffhq256
   python train.py --config=configs/ffhq256.py:tiny --workdir=/tmp/ffhq256_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny
+from vdvae_jax.train.config import base_config, make_tiny, set_schedule
 
 
 def get_config(arg=None):
@@ -15,8 +15,5 @@ def get_config(arg=None):
   c.data.kind = 'npy'
   c.data.official_dataset = 'ffhq_256'
   c.data.random_flip = True
-  c.train.steps = 1_700_000
-  c.train.eval_every = 10_000
-  c.train.checkpoint_every = 10_000
-  c.train.sample_every = 10_000
+  set_schedule(c, steps=1_700_000, every=10_000)
   return make_tiny(c) if arg == 'tiny' else c

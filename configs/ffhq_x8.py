@@ -10,7 +10,7 @@ by default, VDVAE-SR (Chira et al.) with --config.sr.method=vdvae_sr.
 ky: the LR-encoder on 32x32 reaches the decoder groups up to 32x32 (43 of ffhq256's 66); this
 config predicts all of them from the LR image. The LR degradation is MATLAB bicubic.
 """
-from vdvae_jax.train.config import base_config, make_tiny
+from vdvae_jax.train.config import base_config, make_tiny, set_schedule
 
 SCALE = 8
 LR_ENC_BLOCKS = '32x4,32d2,16x4,16d2,8x4,8d2,4x4,4d4,1x4'
@@ -27,14 +27,14 @@ def get_config(arg=None, scale=SCALE, lr_enc_blocks=LR_ENC_BLOCKS, ky=KY):
   c.sr.lr_enc_blocks = lr_enc_blocks
   c.sr.ky = ky
   c.sr.eval_temperature = 0.8
-  # Prost et al.: AdamW, lr 1e-4, only the new parameters train.
+  # Prost et al.: AdamW, lr 1e-4 with plateau decay, only the new parameters train.
   c.model.lr = 1e-4
+  c.train.plateau_factor = 0.5
+  c.train.plateau_patience = 5
+  c.train.plateau_accumulation = 1000
   c.model.warmup_iters = 100
   c.train.batch_size = 4
-  c.train.steps = 200_000
-  c.train.eval_every = 5_000
-  c.train.checkpoint_every = 5_000
-  c.train.sample_every = 5_000
+  set_schedule(c, steps=200_000, every=5_000)
   c.train.sample_temperatures = (0.5, 0.8, 1.0)
   if arg == 'tiny':
     make_tiny(c)

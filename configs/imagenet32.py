@@ -7,15 +7,12 @@ out with seed 42) or TFDS imagenet_resized/32x32 (`--config.data.kind=tfds`).
       --config.data.path=data/imagenet32-train.npy
   python train.py --config=configs/imagenet32.py:tiny --workdir=/tmp/i32_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny
+from vdvae_jax.train.config import base_config, make_tiny, set_schedule
 
 
 def get_config(arg=None):
   c = base_config('imagenet32')
   c.data.kind = 'npy'
   c.data.official_dataset = 'imagenet32'
-  c.train.steps = 1_700_000
-  c.train.eval_every = 10_000
-  c.train.checkpoint_every = 10_000
-  c.train.sample_every = 10_000
+  set_schedule(c, steps=1_700_000, every=10_000)
   return make_tiny(c) if arg == 'tiny' else c

@@ -4,15 +4,12 @@
       --config.data.path=data/imagenet64-train.npy
   python train.py --config=configs/imagenet64.py:tiny --workdir=/tmp/i64_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny
+from vdvae_jax.train.config import base_config, make_tiny, set_schedule
 
 
 def get_config(arg=None):
   c = base_config('imagenet64')
   c.data.kind = 'npy'
   c.data.official_dataset = 'imagenet64'
-  c.train.steps = 1_600_000
-  c.train.eval_every = 10_000
-  c.train.checkpoint_every = 10_000
-  c.train.sample_every = 10_000
+  set_schedule(c, steps=1_600_000, every=10_000)
   return make_tiny(c) if arg == 'tiny' else c

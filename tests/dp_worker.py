@@ -3,7 +3,6 @@ losses and final parameters. Used by test_data_parallel.py in fresh processes.""
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit('/', 1)[0])

@@ -1,6 +1,5 @@
 """The course-report baselines (SRCNN, plain CVAE) train on the demo data and are scored by
 eval.py in the same table as bicubic."""
-import importlib.util
 import json
 import types
 
@@ -8,15 +7,13 @@ import numpy as np
 import pytest
 
 import reference_sets as ref
+from vdvae_jax.train.config import load_config_file
 from vdvae_jax.evaluate.run import run_eval
 from vdvae_jax.train import train_and_evaluate
 
 
 def load_config(name, arg='tiny'):
-  spec = importlib.util.spec_from_file_location(name, ref.REPO / 'configs' / f'{name}.py')
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(arg)
+  return load_config_file(str(ref.REPO / 'configs' / f'{name}.py'), arg)
 
 
 @pytest.mark.parametrize('name', ['cifar10_x4_srcnn', 'cifar10_x4_cvae'])

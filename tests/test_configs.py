@@ -1,21 +1,17 @@
 """Every config file builds, carries its preset's official settings, and its tiny variant runs."""
-import importlib.util
 import pathlib
 
 import pytest
 
 from vdvae_jax.hparams import get_preset
-from vdvae_jax.train.config import check_config, hparams_from_config
+from vdvae_jax.train.config import check_config, hparams_from_config, load_config_file
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
 PRESET_CONFIGS = ['cifar10', 'imagenet32', 'imagenet64', 'ffhq256', 'ffhq1024']
 
 
 def load(name, arg=None):
-  spec = importlib.util.spec_from_file_location(f'cfg_{name}', CONFIGS / f'{name}.py')
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(arg)
+  return load_config_file(str(CONFIGS / f'{name}.py'), arg)
 
 
 @pytest.mark.parametrize('name', PRESET_CONFIGS)

@@ -13,7 +13,7 @@ import torch
 import reference_sets as ref
 from tiny import TINY
 from vdvae_jax.convert.convert import convert
-from vdvae_jax.convert.state_dict import params_to_state_dict, state_dict_entries
+from vdvae_jax.convert.state_dict import state_dict_entries
 from vdvae_jax.convert.torch_checkpoint import ConversionError
 from vdvae_jax.hparams import PRESETS, get_preset
 from vdvae_jax.model import api

@@ -1,6 +1,5 @@
 """eval.py: metrics-only scoring with known answers, clear errors, and the full evaluation of
 tiny trained models (SR and unconditional) on the demo data."""
-import importlib.util
 import json
 import math
 import subprocess
@@ -12,6 +11,7 @@ import pytest
 from skimage import data
 
 import reference_sets as ref
+from vdvae_jax.train.config import load_config_file
 from vdvae_jax.data.images import ImageError, save_image
 from vdvae_jax.evaluate.run import run_eval
 
@@ -19,7 +19,7 @@ from vdvae_jax.evaluate.run import run_eval
 def options(**kw):
   base = dict(workdir=None, checkpoint=None, hr_dir=None, sr_dir=None, scale=None,
               degradation='bicubic', sigma=None, input_dir=None, output_dir=None,
-              temperatures=['0.1', '0.8'], n_samples=2, eval_batches=0, lpips=True, seed=0)
+              temperatures=[], n_samples=2, eval_batches=0, lpips=True, seed=0)
   base.update(kw)
   return types.SimpleNamespace(**base)
 
@@ -73,10 +73,7 @@ def test_metrics_only_bad_input(tmp_path):
 
 
 def load_config(name, arg='tiny'):
-  spec = importlib.util.spec_from_file_location(name, ref.REPO / 'configs' / f'{name}.py')
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(arg)
+  return load_config_file(str(ref.REPO / 'configs' / f'{name}.py'), arg)
 
 
 def test_eval_end_to_end_on_tiny_models(tmp_path):
@@ -91,6 +88,7 @@ def test_eval_end_to_end_on_tiny_models(tmp_path):
   assert abs(m['bits_per_dim'] * math.log(2) / m['elbo_nats_per_dim'] - 1) < 1e-6   # float32
   assert m['groups'] == len(res['kl_per_block']) and 0 <= m['active_groups'] <= m['groups']
   assert (tmp_path / 'vdvae' / 'eval' / 'samples.png').stat().st_size > 0
+  assert res['temperatures'] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
   assert 'bits_per_dim' in table
   # SR (diverse, tiny) on the demo held-out photograph, with tiling over the whole image.
   c = load_config('ffhq_x8')

@@ -3,7 +3,6 @@ import glob
 import os
 
 import nbformat
-import numpy as np
 import pytest
 from nbclient import NotebookClient
 

@@ -3,7 +3,6 @@ torch, LambdaLR warm-up over all iterations, EMA only on applied steps."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 import torch
 
@@ -89,3 +88,18 @@ def test_clipping_below_threshold():
   g = np.array([3.0, 4.0]) / 5.0
   expected = -HP['lr'] * (g / (np.abs(g) + 1e-8) + HP['wd'] * np.array([3.0, 4.0]))
   np.testing.assert_allclose(upd['w'], expected, rtol=1e-5)
+
+
+def test_plateau_decay_scales_the_update():
+  """With plateau decay, a loss that stops improving halves the step after `patience` windows."""
+  tx = make_optimizer(**{**HP, 'warmup_iters': 0, 'skip_threshold': -1.0}, plateau_factor=0.5,
+                      plateau_patience=2, plateau_accumulation=1)
+  params = {'w': jnp.asarray([1.0, -1.0])}
+  st = tx.init(params)
+  sizes = []
+  for _ in range(6):
+    upd, st = tx.update({'w': jnp.asarray([0.1, 0.1])}, st, params, loss=jnp.float32(1.0),
+                        value=jnp.float32(1.0))
+    sizes.append(float(jnp.abs(upd['w'][0])))
+  assert sizes[1] == pytest.approx(sizes[0], rel=1e-3), sizes       # no decay before patience
+  assert sizes[-1] <= sizes[0] * 0.5 * (1 + 1e-3), sizes             # decayed at least once

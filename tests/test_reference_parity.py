@@ -89,7 +89,7 @@ def test_per_element_kl(v):
 
 
 def test_8bit_likelihood_branch(v, mean_pass):
-  g, hps = ref.golden(v), ref.hparams(v)
+  g = ref.golden(v)
   nll = dmol_nll(g['x_target_8bit_extra'], mean_pass.dmol_params, low_bit=False)
   assert_rel(nll, g['nll_per_image_8bit_extra'], what='8-bit nll')
 

@@ -1,6 +1,5 @@
 """Both SR methods: exact no-op of zero gates, ky = 0 is the prior sampler, frozen parameters stay
 frozen, end-to-end training on the demo data from a small pretrained VDVAE, clear errors."""
-import importlib.util
 import json
 
 import jax
@@ -9,6 +8,7 @@ import numpy as np
 import pytest
 
 import reference_sets as ref
+from vdvae_jax.train.config import load_config_file
 from tiny import TINY, tiny_params
 from vdvae_jax.data.preprocess import preprocess
 from vdvae_jax.model import api
@@ -107,10 +107,7 @@ def test_bad_input_errors():
 
 
 def load_config(name, arg='tiny'):
-  spec = importlib.util.spec_from_file_location(name, ref.REPO / 'configs' / f'{name}.py')
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(arg)
+  return load_config_file(str(ref.REPO / 'configs' / f'{name}.py'), arg)
 
 
 @pytest.fixture(scope='module')

@@ -1,5 +1,4 @@
 """train_and_evaluate: exact resume, SIGKILL during a save, the loss falls, one-line errors."""
-import importlib.util
 import json
 import os
 import signal
@@ -12,20 +11,16 @@ import numpy as np
 import pytest
 
 import reference_sets as ref
-from vdvae_jax.data.pipeline import make_loader
 from vdvae_jax.train import train_and_evaluate
 from vdvae_jax.train.checkpoints import RunCheckpointer
-from vdvae_jax.train.config import ConfigError
+from vdvae_jax.train.config import ConfigError, load_config_file
 from vdvae_jax.train.loop import make_loaders
 
 REPO = ref.REPO
 
 
 def demo_config(arg='tiny', **train):
-  spec = importlib.util.spec_from_file_location('demo_config', REPO / 'configs' / 'demo.py')
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config(arg)
+  c = load_config_file(str(REPO / 'configs' / 'demo.py'), arg)
   c.train.update(train)
   return c
 

@@ -11,10 +11,8 @@ import pickle
 import zipfile
 from typing import Any, Mapping, Optional
 
-import numpy as np
 
-from vdvae_jax.convert.state_dict import (StateDictMismatch, check_state_dict, state_dict_entries,
-                                          strip_ddp_prefix)
+from vdvae_jax.convert.state_dict import state_dict_entries, strip_ddp_prefix
 from vdvae_jax.hparams import PRESETS, HParams, parse_layer_string
 
 

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import struct
 import zlib
 
 import numpy as np
 from PIL import Image
+
+from vdvae_jax.data.atomic import atomic_write
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
 _FORMATS = ('PNG', 'JPEG', 'BMP', 'WEBP')
@@ -163,18 +164,4 @@ def save_image(path: str | os.PathLike, array: np.ndarray) -> None:
   fmt = Image.registered_extensions().get(ext)
   if fmt is None:
     raise ValueError(f'{path}: unknown image extension {ext!r}')
-  folder = os.path.dirname(path) or '.'
-  os.makedirs(folder, exist_ok=True)
-  tmp = os.path.join(folder, f'.{os.path.basename(path)}.{secrets.token_hex(6)}.tmp')
-  try:
-    # O_EXCL: never reuse a file; mode 0o666 lets the umask decide the final permissions.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    with os.fdopen(fd, 'wb') as f:
-      Image.fromarray(array).save(f, format=fmt)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  atomic_write(path, lambda f: Image.fromarray(array).save(f, format=fmt))

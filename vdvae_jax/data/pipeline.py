@@ -53,12 +53,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 from typing import Any, Optional, Sequence
 
 import grain
 import numpy as np
 
+from vdvae_jax.data.atomic import atomic_write
 from vdvae_jax.data.degradations import degrade, modcrop
 from vdvae_jax.data.demo import demo_source
 from vdvae_jax.data.sources import (FolderSource, NpySource, SourceError, SubsetSource, TfdsSource,
@@ -283,20 +283,8 @@ def iterator_restore_args(it: grain.DataLoaderIterator) -> Any:
 
 def save_iterator_state(it: grain.DataLoaderIterator, path: str | os.PathLike) -> None:
   """Write `it.get_state()` (JSON bytes) to `path` atomically (temp file, then os.replace)."""
-  path = os.fspath(path)
-  folder = os.path.dirname(path) or '.'
-  os.makedirs(folder, exist_ok=True)
-  tmp = os.path.join(folder, f'.{os.path.basename(path)}.{secrets.token_hex(6)}.tmp')
-  try:
-    with open(tmp, 'xb') as f:
-      f.write(it.get_state())
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  state = it.get_state()
+  atomic_write(path, lambda f: f.write(state))
 
 
 def restore_iterator_state(it: grain.DataLoaderIterator, path: str | os.PathLike) -> None:

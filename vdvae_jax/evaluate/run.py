@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 
 from vdvae_jax.evaluate import runner
-from vdvae_jax.model.checkpoint import CheckpointError, load_model
+from vdvae_jax.model.checkpoint import load_model
 from vdvae_jax.train.config import ConfigError
 
 
@@ -53,7 +53,7 @@ def _model_dir(o) -> str:
 
 def run_eval(o: Any) -> str:
   """o: the eval.py flags (any object with the same attributes). Returns a printable summary."""
-  temps = [float(t) for t in o.temperatures]
+  temps = [float(t) for t in o.temperatures] or [0.1, 0.8]
   if o.sr_dir:                                              # metrics only
     if not o.hr_dir or not o.scale:
       raise ConfigError('--sr_dir needs --hr_dir and --scale')
@@ -89,6 +89,7 @@ def run_eval(o: Any) -> str:
                                 dataset=name)
     return _write(result, out_dir)
 
+  temps = [float(t) for t in o.temperatures] or [round(0.1 * i, 1) for i in range(1, 11)]
   return _write(evaluate_vdvae(o, params, hps, temps, out_dir), out_dir)
 
 
@@ -97,9 +98,7 @@ def evaluate_vdvae(o, params, hps, temps, out_dir) -> dict:
   if not o.workdir:
     raise ConfigError('unconditional evaluation needs --workdir (its config names the data)')
   config = _workdir_config(o.workdir)
-  from vdvae_jax.model import api
   from vdvae_jax.train import parallel
-  from vdvae_jax.train.logging import tile
   from vdvae_jax.train.loop import evaluate, make_loaders
   from vdvae_jax.train.losses import elbo_eval
   from vdvae_jax.data.images import save_image
@@ -113,9 +112,8 @@ def evaluate_vdvae(o, params, hps, temps, out_dir) -> dict:
   mean = dict(elbo_nats_per_dim=float(res['elbo']), bits_per_dim=float(res['bits_per_dim']),
               distortion=float(res['distortion']), rate=float(res['rate']),
               active_groups=int((kl >= 0.01).sum()), groups=int(kl.size))
-  rows = [np.asarray(api.sample(params, hps, o.n_samples, temperature=t,
-                                rng=jax.random.fold_in(jax.random.key(o.seed), i)).image)
-          for i, t in enumerate(temps)]
-  save_image(os.path.join(out_dir, 'samples.png'), tile(np.stack(rows)))
+  from vdvae_jax.evaluate.figures import temperature_grid
+  save_image(os.path.join(out_dir, 'samples.png'),
+             temperature_grid(params, hps, temps, o.n_samples, jax.random.key(o.seed)))
   return dict(dataset=f'{config.data.kind} {config.data.eval_split}', mean={'vdvae': mean},
               kl_per_block=kl.tolist(), temperatures=temps)

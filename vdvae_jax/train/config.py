@@ -47,6 +47,10 @@ def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   c.train.sample_temperatures = (0.1, 0.4, 0.7, 1.0)
   c.train.samples_per_temperature = 4
   c.train.progress_bar = True
+  # Reduce-on-plateau learning-rate decay (0: off): factor, patience and averaging window (steps).
+  c.train.plateau_factor = 0.0
+  c.train.plateau_patience = 10
+  c.train.plateau_accumulation = 1000
 
   c.distributed = ml_collections.FieldReference(None, field_type=bool)  # None: from environment
 
@@ -63,6 +67,13 @@ def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   c.sr.degradation = 'bicubic'            # 'bicubic' (MATLAB imresize) | 'gaussian'
   c.sr.sigma = 0.0                        # gaussian blur sigma
   c.sr.eval_temperature = 0.1             # temperature of the samples scored during training
+  return c
+
+
+def set_schedule(c: ml_collections.ConfigDict, steps: int, every: int) -> ml_collections.ConfigDict:
+  """Train for `steps`; evaluate, checkpoint and log samples every `every` steps."""
+  c.train.steps = steps
+  c.train.eval_every = c.train.checkpoint_every = c.train.sample_every = every
   return c
 
 

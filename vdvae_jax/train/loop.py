@@ -95,7 +95,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   params = task.init_params(init_rng)
   tx = make_optimizer(lr=hps.lr, warmup_iters=hps.warmup_iters, b1=hps.adam_beta1,
                       b2=hps.adam_beta2, eps=hps.adam_eps, wd=hps.wd, grad_clip=hps.grad_clip,
-                      skip_threshold=hps.skip_threshold, labels=task.labels(params))
+                      skip_threshold=hps.skip_threshold, labels=task.labels(params),
+                      plateau_factor=config.train.plateau_factor,
+                      plateau_patience=config.train.plateau_patience,
+                      plateau_accumulation=config.train.plateau_accumulation)
   state = TrainState.create(params, tx, state_rng)
   state = jax.device_put(state, parallel.replicated(mesh))
 

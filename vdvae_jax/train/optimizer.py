@@ -63,17 +63,25 @@ def warmup_schedule(lr: float, warmup_iters: int) -> optax.Schedule:
 
 
 def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: float, wd: float,
-                   grad_clip: float, skip_threshold: float, labels: Any = None
-                   ) -> optax.GradientTransformationExtraArgs:
+                   grad_clip: float, skip_threshold: float, labels: Any = None,
+                   plateau_factor: float = 0.0, plateau_patience: int = 0,
+                   plateau_accumulation: int = 1) -> optax.GradientTransformationExtraArgs:
   """The official optimiser (see module docstring). `labels`: a tree of 'train' / 'freeze' per
-  parameter (fine-tuning); frozen parameters get no update, no weight decay and no Adam state."""
+  parameter (fine-tuning); frozen parameters get no update, no weight decay and no Adam state.
+  plateau_factor > 0 adds a reduce-on-plateau decay (diverse SR, Prost et al.): the learning rate
+  is multiplied by the factor when the training loss, averaged over `plateau_accumulation` steps,
+  has not improved for `plateau_patience` such averages (pass the loss as `value=`)."""
   inner = optax.chain(optax.clip_by_global_norm(grad_clip),
                       optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
                       optax.add_decayed_weights(wd))
   if labels is not None:
     inner = optax.multi_transform({'train': inner, 'freeze': optax.set_to_zero()}, labels)
-  return optax.chain(skip_bad_updates(inner, skip_threshold),
-                     optax.scale_by_learning_rate(warmup_schedule(lr, warmup_iters)))
+  parts = [skip_bad_updates(inner, skip_threshold),
+           optax.scale_by_learning_rate(warmup_schedule(lr, warmup_iters))]
+  if plateau_factor > 0:
+    parts.append(optax.contrib.reduce_on_plateau(factor=plateau_factor, patience=plateau_patience,
+                                                 accumulation_size=plateau_accumulation))
+  return optax.chain(*parts)
 
 
 def skip_state(opt_state) -> SkipState:

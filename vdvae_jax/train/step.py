@@ -28,7 +28,7 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformationExtraArgs,
   def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params, batch, step_key(state))
-    updates, opt_state = tx.update(grads, state.opt_state, state.params, loss=loss)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params, loss=loss, value=loss)
     params = optax.apply_updates(state.params, updates)
     skip = skip_state(opt_state)
     # p_ema <- p_ema * rate + p * (1 - rate), only when the update was applied.

@@ -60,11 +60,9 @@ def make_task(config: ml_collections.ConfigDict, hps: HParams) -> Task:
       return pre if pre is not None else api.init_params(hps, rng)
 
     def grid(params, batch, rng):
-      t = config.train
-      rows = [np.asarray(api.sample(params, hps, t.samples_per_temperature, temperature=float(temp),
-                                    rng=jax.random.fold_in(rng, i)).image)
-              for i, temp in enumerate(t.sample_temperatures)]
-      return tile(np.stack(rows))
+      from vdvae_jax.evaluate.figures import temperature_grid
+      return temperature_grid(params, hps, config.train.sample_temperatures,
+                              config.train.samples_per_temperature, rng)
     return Task('vdvae', init, elbo_loss(hps), elbo_eval(hps), grid=grid)
 
   from vdvae_jax.sr import api as sr_api
