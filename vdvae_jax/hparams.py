@@ -165,6 +165,7 @@ class HParams:
   n_batch: int = 32
   # compute options (not architecture: any value gives the same function and parameters)
   remat: bool = False         # rematerialise every residual block in the backward pass
+                              # (same gradients; on XLA:CPU the unrolled graph gains no memory)
 
   def __post_init__(self):
     self.validate()
