@@ -49,7 +49,8 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
 
 
 def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
-             temperature: float, remat: bool = False) -> dict:
+             temperature: float, remat: bool = False, scan: bool = False,
+             conv_impl: str = 'lax') -> dict:
   """Measure one case in this process."""
   import jax
   import jax.numpy as jnp
@@ -62,7 +63,7 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   from vdvae_jax.train.state import TrainState
   from vdvae_jax.train.step import make_train_step
 
-  hps = get_preset(preset).replace(remat=remat)
+  hps = get_preset(preset).replace(remat=remat, scan_blocks=scan, conv_impl=conv_impl)
   params = api.init_params(hps, jax.random.key(0))
   images = jnp.asarray(np.random.RandomState(0).randint(
       0, 256, (batch, hps.image_size, hps.image_size, 3)), jnp.uint8)
@@ -109,7 +110,8 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
       times.append(time.perf_counter() - s)
     args = advance(args, out)
   med = float(np.median(times))
-  return dict(case=case, preset=preset, batch=batch, remat=remat, trace_s=t1 - t0, compile_s=t2 - t1,
+  return dict(case=case, preset=preset, batch=batch, remat=remat, scan=scan, conv_impl=conv_impl,
+              trace_s=t1 - t0, compile_s=t2 - t1,
               median_s=med, times_s=times, peak_rss_gib=peak_rss_gib(), flops=flops,
               flops_per_s=flops / med, jax=jax.__version__, devices=str(jax.devices()))
 
@@ -123,13 +125,15 @@ def main():
   ap.add_argument('--repeats', type=int, default=3)
   ap.add_argument('--temperature', type=float, default=0.8)
   ap.add_argument('--remat', action='store_true', help='rematerialise every block (less memory)')
+  ap.add_argument('--scan', action='store_true', help='scan over runs of identical blocks')
+  ap.add_argument('--conv_impl', default='lax', choices=['lax', 'im2col'])
   ap.add_argument('--json', default='')
   ap.add_argument('--child', default='', help=argparse.SUPPRESS)
   args = ap.parse_args()
 
   if args.child:   # one case, in this process
     r = run_case(args.child, args.preset, args.batch, args.warmup, args.repeats, args.temperature,
-                 args.remat)
+                 args.remat, args.scan, args.conv_impl)
     print('RESULT ' + json.dumps(r))
     return
 
@@ -143,7 +147,8 @@ def main():
   for case in args.cases.split(','):
     cmd = [sys.executable, __file__, '--child', case, '--preset', args.preset, '--batch',
            str(args.batch), '--warmup', str(args.warmup), '--repeats', str(args.repeats),
-           '--temperature', str(args.temperature)] + (['--remat'] if args.remat else [])
+           '--temperature', str(args.temperature), '--conv_impl', args.conv_impl] + \
+        (['--remat'] if args.remat else []) + (['--scan'] if args.scan else [])
     p = subprocess.run(cmd, capture_output=True, text=True)
     line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
     if p.returncode != 0 or not line:
@@ -157,7 +162,9 @@ def main():
     results.append(r)
   hdr = (f"{'case':7s} {'compile s':>9s} {'median s':>9s} {'official s':>10s} {'peak GiB':>9s} "
          f"{'official GiB':>12s} {'GFLOP':>9s} {'GFLOP/s':>8s} {'% peak':>7s}")
-  print(f'\n{args.preset}, batch {args.batch}{", remat" if args.remat else ""}\n{hdr}')
+  opts = ', '.join(o for o, on in (('remat', args.remat), ('scan', args.scan),
+                                    (args.conv_impl, args.conv_impl != 'lax')) if on)
+  print(f'\n{args.preset}, batch {args.batch}{", " + opts if opts else ""}\n{hdr}')
   for r in results:
     ref_s = f"{r['reference_s']:.1f}" if r['reference_s'] else '-'
     ref_g = f"{r['reference_peak_gib']:.1f}" if r['reference_peak_gib'] else '-'

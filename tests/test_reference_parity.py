@@ -146,11 +146,28 @@ def test_prior_sample_with_recorded_noise(v):
   assert (np.asarray(s.image) == g['prior_sample_uint8'])[same].mean() >= 0.999
 
 
-def test_gradients(v):
+# Compute structures (same function, same parameters): the default unrolled lax convolutions,
+# and scanned runs of blocks with rematerialisation and im2col convolutions. Same tolerances.
+STRUCTURES = {'default': {}, 'scan_remat_im2col': dict(scan_blocks=True, remat=True,
+                                                        conv_impl='im2col')}
+
+
+@pytest.mark.parametrize('structure', list(STRUCTURES))
+def test_structures_deterministic_pass(v, structure):
+  hps, g = ref.hparams(v).replace(**STRUCTURES[structure]), ref.golden(v)
+  out = api.elbo(ref.params(v), hps, g['x_input'], g['x_target'], posterior='mean')
+  assert_rel(out.elbo, g['elbo_per_image'], what='elbo')
+  assert_kl(out.kl_per_block, g['kl_sum_per_block'], 'kl_sum_per_block')
+  assert_abs(out.px_z, ref.nhwc(g['px_z']), what='px_z')
+  assert_abs(out.dmol_params, g['dmol_params'], what='dmol_params')
+
+
+@pytest.mark.parametrize('structure', list(STRUCTURES))
+def test_gradients(v, structure):
   grads_ref = ref.optional('grads', v)
   if grads_ref is None:
     pytest.skip(f'{v} has no grads file')
-  hps, g, params = ref.hparams(v), ref.golden(v), ref.params(v)
+  hps, g, params = ref.hparams(v).replace(**STRUCTURES[structure]), ref.golden(v), ref.params(v)
 
   def loss(p):
     return api._elbo(hps, p, g['x_input'], g['x_target'], None).elbo.mean()

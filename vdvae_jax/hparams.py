@@ -165,7 +165,9 @@ class HParams:
   n_batch: int = 32
   # compute options (not architecture: any value gives the same function and parameters)
   remat: bool = False         # rematerialise every residual block in the backward pass
-                              # (same gradients; on XLA:CPU the unrolled graph gains no memory)
+                              # (same gradients; on XLA:CPU it saves memory only with scan_blocks)
+  scan_blocks: bool = False   # apply runs of identical blocks with lax.scan (see model/scan.py)
+  conv_impl: str = 'lax'      # 3x3 convs: 'lax' (conv_general_dilated) or 'im2col' (one matmul)
 
   def __post_init__(self):
     self.validate()
@@ -224,6 +226,8 @@ class HParams:
     for name in ('image_size', 'image_channels', 'width', 'zdim', 'num_mixtures'):
       if int(getattr(self, name)) < 1:
         raise HParamsError(f'{name} must be positive, got {getattr(self, name)}')
+    if self.conv_impl not in ('lax', 'im2col'):
+      raise HParamsError(f"conv_impl must be 'lax' or 'im2col', got {self.conv_impl!r}")
     if self.image_channels != 3:
       raise HParamsError('image_channels must be 3: the discretized mixture of logistics is RGB')
     widths = parse_width_string(self.width, self.custom_width_str)

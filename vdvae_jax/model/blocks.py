@@ -1,6 +1,7 @@
 """Convolution and the bottleneck residual block of VDVAE (official `vae.Block`, `get_conv`)."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional
 
@@ -35,6 +36,7 @@ class Conv2d(nn.Module):
   features: int
   kernel_size: int = 1
   scale: float = 1.0
+  im2col: bool = False      # k x k conv as one matmul over shifted copies (fast backward in scan)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -43,6 +45,13 @@ class Conv2d(nn.Module):
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
     if k == 1:
       y = jnp.einsum('bhwc,cd->bhwd', x, kernel[0, 0])
+    elif self.im2col:
+      p = k // 2
+      b, h, w, c = x.shape
+      xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+      patches = jnp.concatenate([xp[:, dy:dy + h, dx:dx + w] for dy in range(k)
+                                 for dx in range(k)], axis=-1)          # [B, H, W, k*k*C]
+      y = jnp.einsum('bhwc,cd->bhwd', patches, kernel.reshape(k * k * c, self.features))
     else:
       p = k // 2
       y = jax.lax.conv_general_dilated(
@@ -74,13 +83,14 @@ class Block(nn.Module):
   use_3x3: bool = True
   zero_last: bool = False
   last_scale: float = 1.0
+  im2col: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k = 3 if self.use_3x3 else 1
     h = Conv2d(self.middle_width, 1, name='c1')(gelu(x))
-    h = Conv2d(self.middle_width, k, name='c2')(gelu(h))
-    h = Conv2d(self.middle_width, k, name='c3')(gelu(h))
+    h = Conv2d(self.middle_width, k, im2col=self.im2col, name='c2')(gelu(h))
+    h = Conv2d(self.middle_width, k, im2col=self.im2col, name='c3')(gelu(h))
     last_scale = 0.0 if self.zero_last else self.last_scale
     h = Conv2d(self.out_width, 1, scale=last_scale, name='c4')(gelu(h))
     out = x + h if self.residual else h
@@ -89,6 +99,8 @@ class Block(nn.Module):
     return out
 
 
-def block_class(remat: bool):
-  """Block, or Block whose activations are recomputed in the backward pass (same parameters)."""
-  return nn.remat(Block) if remat else Block
+def block_class(hps, remat: Optional[bool] = None):
+  """The Block constructor for hps's compute options: rematerialised in the backward pass
+  (hps.remat, unless `remat` overrides it) and im2col 3x3 convolutions (hps.conv_impl)."""
+  cls = nn.remat(Block) if (hps.remat if remat is None else remat) else Block
+  return functools.partial(cls, im2col=hps.conv_impl == 'im2col')

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from vdvae_jax.hparams import HParams
 from vdvae_jax.model.blocks import Conv2d, block_class, upsample_nearest
 from vdvae_jax.model.gaussian import draw_gaussian, gaussian_analytical_kl
+from vdvae_jax.model.scan import runs, scan_run, stack
 
 
 class DecoderHooks(NamedTuple):
@@ -42,13 +43,15 @@ class DecBlock(nn.Module):
   res: int
   mixin: Optional[int]
   n_blocks: int
+  in_scan: bool = False
 
   def setup(self):
     hps, res = self.hps, self.res
     w, cw, zdim = hps.width_at(res), hps.bottleneck(res), hps.zdim
     use_3x3 = res > 2
     scale = math.sqrt(1.0 / self.n_blocks)
-    Block = block_class(hps.remat)  # noqa: N806
+    # Inside a scanned run the scan body is checkpointed as a whole; no per-Block remat there.
+    Block = block_class(hps, remat=hps.remat and not self.in_scan)  # noqa: N806
     self.enc = Block(cw, 2 * zdim, residual=False, use_3x3=use_3x3)
     self.prior = Block(cw, 2 * zdim + w, residual=False, use_3x3=use_3x3, zero_last=True)
     self.z_proj = Conv2d(w, 1, scale=scale)
@@ -139,14 +142,45 @@ class Decoder(nn.Module):
     n, dtype = any_act.shape[0], any_act.dtype
     xs = self._initial_xs(n, dtype)
     stats = []
-    for i, block in enumerate(self.dec_blocks):
+    scanned = {}
+    if self.hps.scan_blocks and hooks is None and not self.is_initializing():
+      scanned = {s: e for s, e in runs([r if m is None else None
+                                         for r, m in self.hps.decoder_layers])}
+    i = 0
+    while i < len(self.dec_blocks):
+      block = self.dec_blocks[i]
+      if i in scanned:                       # a run of identical blocks: one scan
+        end = scanned[i]
+        x, run_stats = self._scan_posterior(i, end, self._block_input(xs, block, n, dtype),
+                                            acts[block.res], eps)
+        xs[block.res] = x
+        stats += run_stats
+        i = end
+        continue
       x_in = self._hooked_input(hooks, i, xs, block, n, dtype)
       x, z, kl, (qm, qv, pm, pv) = block.posterior(x_in, acts[block.res],
                                                    None if eps is None else eps[i],
                                                    self._prior_hook(hooks, i))
       xs[block.res] = x
       stats.append(dict(z=z, kl=kl, qm=qm, qv=qv, pm=pm, pv=pv, x_in=x_in, x=x))
+      i += 1
     return self.final(xs[self.hps.image_size]), stats
+
+  def _scan_posterior(self, start: int, end: int, x: jax.Array, acts: jax.Array, eps):
+    """Posterior pass of the identical blocks [start, end) as one lax.scan."""
+    hps = self.hps
+    res = hps.decoder_layers[start][0]
+    block = DecBlock(hps, res, None, hps.n_dec_blocks, in_scan=True, parent=None)  # explicit params
+    params = stack([self.variables['params'][f'dec_blocks_{k}'] for k in range(start, end)])
+    e = jnp.stack(eps[start:end]) if eps is not None else jnp.arange(start, end)
+
+    def body(x_in, p, e_k):
+      x_out, z, kl, (qm, qv, pm, pv) = block.apply(
+          {'params': p}, x_in, acts, None if eps is None else e_k, method=DecBlock.posterior)
+      return x_out, dict(z=z, kl=kl, qm=qm, qv=qv, pm=pm, pv=pv, x_in=x_in, x=x_out)
+
+    x, ys = scan_run(body, x, params, e, hps.remat)
+    return x, [jax.tree.map(lambda a: a[k], ys) for k in range(end - start)]
 
   def decode(self, n: int, latents: Sequence[jax.Array] = (),
              eps: Optional[Sequence[Optional[jax.Array]]] = None,

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from vdvae_jax.hparams import HParams, parse_layer_string
 from vdvae_jax.model.blocks import Conv2d, block_class
+from vdvae_jax.model.scan import runs, scan_run, stack
 
 
 class Encoder(nn.Module):
@@ -30,10 +31,27 @@ class Encoder(nn.Module):
     # Official: in_conv -> hps.width. An override encoder (on LR images) starts at its own width.
     x = Conv2d(hps.width_at(x.shape[1]) if self.enc_blocks else hps.width, 3, name='in_conv')(x)
     acts = {x.shape[1]: x}
-    for i, (res, down_rate) in enumerate(layers):
+    scanned = {}
+    if hps.scan_blocks and not self.is_initializing():
+      scanned = {start: end for start, end in runs([(r, d) if d is None else None
+                                                    for r, d in layers])}
+    i = 0
+    while i < len(layers):
+      res, down_rate = layers[i]
       w = hps.width_at(res)
-      x = block_class(hps.remat)(hps.bottleneck(res), w, down_rate=down_rate, residual=True, use_3x3=res > 2,
-                last_scale=math.sqrt(1.0 / len(layers)), name=f'enc_blocks_{i}')(x)
+      make = lambda cls=block_class(hps, remat=False), **kw: cls(  # noqa: E731
+          hps.bottleneck(res), w, down_rate=down_rate, residual=True, use_3x3=res > 2,
+          last_scale=math.sqrt(1.0 / len(layers)), **kw)
+      if i in scanned:                       # a run of identical blocks: one scan
+        end = scanned[i]
+        params = stack([self.variables['params'][f'enc_blocks_{k}'] for k in range(i, end)])
+        block = make(parent=None)           # applied with explicit params
+        x, _ = scan_run(lambda c, p, _: (block.apply({'params': p}, c), None), x, params,
+                        jnp.arange(i, end), hps.remat)
+        i = end
+      else:
+        x = make(block_class(hps), name=f'enc_blocks_{i}')(x)
+        i += 1
       r = x.shape[1]
       if x.shape[-1] != hps.width_at(r):
         x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (0, hps.width_at(r) - x.shape[-1])))
