@@ -95,13 +95,14 @@ def summarise(rows: dict[str, list[dict]], dataset: str) -> dict:
   return dict(dataset=dataset, per_image=rows, mean=means)
 
 
+METRIC_ORDER = ('psnr_y', 'ssim_y', 'lr_psnr', 'lpips', 'diversity_lpips', 'pixel_std')
+
+
 def markdown_table(result: dict) -> str:
   """One Markdown table: a row per method / temperature, a column per metric."""
   methods = list(result['mean'])
   cols = sorted({k for m in methods for k in result['mean'][m]},
-                key=lambda k: ['psnr_y', 'ssim_y', 'lr_psnr', 'lpips', 'diversity_lpips',
-                               'pixel_std'].index(k) if k in ('psnr_y', 'ssim_y', 'lr_psnr', 'lpips',
-                                                              'diversity_lpips', 'pixel_std') else 99)
+                key=lambda k: (METRIC_ORDER.index(k) if k in METRIC_ORDER else len(METRIC_ORDER), k))
   lines = [f"### {result['dataset']}", '', '| method | ' + ' | '.join(cols) + ' |',
            '|---' * (len(cols) + 1) + '|']
   for m in methods:

@@ -47,12 +47,12 @@ class SRSettings:
     have = self.lr_resolutions(hps)
     layers = hps.decoder_layers
     if self.condition == 'depth':
-      k = self.num_conditioned or len(self.lr_layers(hps))
+      k = self.num_conditioned or len(self.lr_layers())
       return [j for j in range(1, min(k, len(layers) - 1) + 1) if layers[j][0] in have]
     return [j for j in range(1, len(layers))
             if layers[j][0] < self.max_condition_res and layers[j][0] in have]
 
-  def lr_layers(self, hps: HParams):
+  def lr_layers(self):
     from vdvae_jax.hparams import parse_layer_string
     return parse_layer_string(self.lr_enc_blocks, field='sr.lr_enc_blocks')
 
