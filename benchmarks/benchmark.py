@@ -58,6 +58,7 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
 
   from vdvae_jax.hparams import get_preset
   from vdvae_jax.model import api
+  from vdvae_jax.model.scan import compiler_options
   from vdvae_jax.train.losses import elbo_eval, elbo_loss
   from vdvae_jax.train.optimizer import make_optimizer
   from vdvae_jax.train.state import TrainState
@@ -72,7 +73,8 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
                         b2=hps.adam_beta2, eps=hps.adam_eps, wd=hps.wd, grad_clip=hps.grad_clip,
                         skip_threshold=-1)
     state = TrainState.create(params, tx, jax.random.PRNGKey(0))
-    fn = jax.jit(make_train_step(elbo_loss(hps), tx, hps.ema_rate), donate_argnums=0)
+    fn = jax.jit(make_train_step(elbo_loss(hps), tx, hps.ema_rate), donate_argnums=0,
+                 compiler_options=compiler_options(hps) or None)
     args = (state, {'image': images})
     call = lambda c, a: c(*a)  # noqa: E731
     advance = lambda a, out: (out[0], a[1])  # noqa: E731
@@ -97,6 +99,10 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   t1 = time.perf_counter()
   compiled = lowered.compile()
   t2 = time.perf_counter()
+  compile_rss = peak_rss_gib()
+  mem = compiled.memory_analysis()
+  xla_gib = {k: getattr(mem, k + '_in_bytes', 0) / 2**30 for k in (
+      'temp_size', 'argument_size', 'output_size', 'alias_size')} if mem is not None else {}
   cost = compiled.cost_analysis()
   if isinstance(cost, list):
     cost = cost[0] if cost else {}
@@ -112,7 +118,8 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   med = float(np.median(times))
   return dict(case=case, preset=preset, batch=batch, remat=remat, scan=scan, conv_impl=conv_impl,
               trace_s=t1 - t0, compile_s=t2 - t1,
-              median_s=med, times_s=times, peak_rss_gib=peak_rss_gib(), flops=flops,
+              median_s=med, times_s=times, peak_rss_gib=peak_rss_gib(),
+              peak_rss_after_compile_gib=compile_rss, xla_gib=xla_gib, flops=flops,
               flops_per_s=flops / med, jax=jax.__version__, devices=str(jax.devices()))
 
 
@@ -126,7 +133,7 @@ def main():
   ap.add_argument('--temperature', type=float, default=0.8)
   ap.add_argument('--remat', action='store_true', help='rematerialise every block (less memory)')
   ap.add_argument('--scan', action='store_true', help='scan over runs of identical blocks')
-  ap.add_argument('--conv_impl', default='lax', choices=['lax', 'im2col'])
+  ap.add_argument('--conv_impl', default='lax', choices=['lax', 'im2col', 'custom_vjp'])
   ap.add_argument('--json', default='')
   ap.add_argument('--child', default='', help=argparse.SUPPRESS)
   args = ap.parse_args()

@@ -147,9 +147,11 @@ def test_prior_sample_with_recorded_noise(v):
 
 
 # Compute structures (same function, same parameters): the default unrolled lax convolutions,
-# and scanned runs of blocks with rematerialisation and im2col convolutions. Same tolerances.
-STRUCTURES = {'default': {}, 'scan_remat_im2col': dict(scan_blocks=True, remat=True,
-                                                        conv_impl='im2col')}
+# and scanned runs of blocks with rematerialisation and the other convolution formulations.
+# Same tolerances.
+STRUCTURES = {'default': {},
+              'scan_remat_im2col': dict(scan_blocks=True, remat=True, conv_impl='im2col'),
+              'scan_remat_custom_vjp': dict(scan_blocks=True, remat=True, conv_impl='custom_vjp')}
 
 
 @pytest.mark.parametrize('structure', list(STRUCTURES))

@@ -167,7 +167,7 @@ class HParams:
   remat: bool = False         # rematerialise every residual block in the backward pass
                               # (same gradients; on XLA:CPU it saves memory only with scan_blocks)
   scan_blocks: bool = False   # apply runs of identical blocks with lax.scan (see model/scan.py)
-  conv_impl: str = 'lax'      # 3x3 convs: 'lax' (conv_general_dilated) or 'im2col' (one matmul)
+  conv_impl: str = 'lax'      # 3x3 convs: 'lax' | 'im2col' | 'custom_vjp' (see model/conv.py)
 
   def __post_init__(self):
     self.validate()
@@ -226,8 +226,9 @@ class HParams:
     for name in ('image_size', 'image_channels', 'width', 'zdim', 'num_mixtures'):
       if int(getattr(self, name)) < 1:
         raise HParamsError(f'{name} must be positive, got {getattr(self, name)}')
-    if self.conv_impl not in ('lax', 'im2col'):
-      raise HParamsError(f"conv_impl must be 'lax' or 'im2col', got {self.conv_impl!r}")
+    if self.conv_impl not in ('lax', 'im2col', 'custom_vjp'):
+      raise HParamsError("conv_impl must be 'lax', 'im2col' or 'custom_vjp', "
+                         f"got {self.conv_impl!r}")
     if self.image_channels != 3:
       raise HParamsError('image_channels must be 3: the discretized mixture of logistics is RGB')
     widths = parse_width_string(self.width, self.custom_width_str)

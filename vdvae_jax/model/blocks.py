@@ -9,6 +9,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vdvae_jax.model.conv import conv2d
+
 
 def torch_conv_init(scale: float = 1.0):
   """PyTorch's default Conv2d weight init U(-b, b), b = 1/sqrt(fan_in), times `scale`.
@@ -22,9 +24,30 @@ def torch_conv_init(scale: float = 1.0):
   return init
 
 
+@jax.custom_vjp
 def gelu(x: jax.Array) -> jax.Array:
-  """Exact (erf) GELU, as torch.nn.functional.gelu; jax.nn.gelu defaults to the tanh form."""
+  """Exact (erf) GELU, as torch.nn.functional.gelu; jax.nn.gelu defaults to the tanh form.
+
+  gelu(x) = x Phi(x), gelu'(x) = Phi(x) + x phi(x). The custom VJP keeps only x for the backward
+  pass (autodiff of the erfc form keeps erfc(-x/sqrt 2) as well, a second activation-sized
+  tensor per GELU) and recomputes the derivative there, fused into one elementwise pass.
+  """
   return jax.nn.gelu(x, approximate=False)
+
+
+def _gelu_fwd(x):
+  return gelu(x), x
+
+
+def _gelu_bwd(x, g):
+  # Phi(x) via erf, not the forward's erfc: XLA would otherwise share (and keep alive) the
+  # forward's erfc tensor between a rematerialised forward and this backward.
+  cdf = 0.5 + 0.5 * jax.lax.erf(x * (1 / math.sqrt(2)))                 # Phi(x)
+  pdf = jnp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))            # phi(x)
+  return (g * (cdf + x * pdf),)
+
+
+gelu.defvjp(_gelu_fwd, _gelu_bwd)
 
 
 class Conv2d(nn.Module):
@@ -36,27 +59,14 @@ class Conv2d(nn.Module):
   features: int
   kernel_size: int = 1
   scale: float = 1.0
-  im2col: bool = False      # k x k conv as one matmul over shifted copies (fast backward in scan)
+  impl: str = 'lax'         # formulation of k x k convs, see model/conv.py
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k = self.kernel_size
     kernel = self.param('kernel', torch_conv_init(self.scale), (k, k, x.shape[-1], self.features))
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
-    if k == 1:
-      y = jnp.einsum('bhwc,cd->bhwd', x, kernel[0, 0])
-    elif self.im2col:
-      p = k // 2
-      b, h, w, c = x.shape
-      xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-      patches = jnp.concatenate([xp[:, dy:dy + h, dx:dx + w] for dy in range(k)
-                                 for dx in range(k)], axis=-1)          # [B, H, W, k*k*C]
-      y = jnp.einsum('bhwc,cd->bhwd', patches, kernel.reshape(k * k * c, self.features))
-    else:
-      p = k // 2
-      y = jax.lax.conv_general_dilated(
-          x, kernel, window_strides=(1, 1), padding=((p, p), (p, p)),
-          dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    y = conv2d(x, kernel, self.impl)
     return y + bias
 
 
@@ -83,14 +93,14 @@ class Block(nn.Module):
   use_3x3: bool = True
   zero_last: bool = False
   last_scale: float = 1.0
-  im2col: bool = False
+  conv_impl: str = 'lax'
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k = 3 if self.use_3x3 else 1
     h = Conv2d(self.middle_width, 1, name='c1')(gelu(x))
-    h = Conv2d(self.middle_width, k, im2col=self.im2col, name='c2')(gelu(h))
-    h = Conv2d(self.middle_width, k, im2col=self.im2col, name='c3')(gelu(h))
+    h = Conv2d(self.middle_width, k, impl=self.conv_impl, name='c2')(gelu(h))
+    h = Conv2d(self.middle_width, k, impl=self.conv_impl, name='c3')(gelu(h))
     last_scale = 0.0 if self.zero_last else self.last_scale
     h = Conv2d(self.out_width, 1, scale=last_scale, name='c4')(gelu(h))
     out = x + h if self.residual else h
@@ -101,6 +111,6 @@ class Block(nn.Module):
 
 def block_class(hps, remat: Optional[bool] = None):
   """The Block constructor for hps's compute options: rematerialised in the backward pass
-  (hps.remat, unless `remat` overrides it) and im2col 3x3 convolutions (hps.conv_impl)."""
+  (hps.remat, unless `remat` overrides it) and the 3x3 convolution formulation (hps.conv_impl)."""
   cls = nn.remat(Block) if (hps.remat if remat is None else remat) else Block
-  return functools.partial(cls, im2col=hps.conv_impl == 'im2col')
+  return functools.partial(cls, conv_impl=hps.conv_impl)

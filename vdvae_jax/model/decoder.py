@@ -144,8 +144,9 @@ class Decoder(nn.Module):
     stats = []
     scanned = {}
     if self.hps.scan_blocks and hooks is None and not self.is_initializing():
-      scanned = {s: e for s, e in runs([r if m is None else None
-                                         for r, m in self.hps.decoder_layers])}
+      # A mix-in block is a run of its own (its input is formed before the scan).
+      scanned = {s: e for s, e in runs([r if m is None else (i, m) for i, (r, m)
+                                         in enumerate(self.hps.decoder_layers)], min_len=1)}
     i = 0
     while i < len(self.dec_blocks):
       block = self.dec_blocks[i]

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from vdvae_jax.hparams import HParams, parse_layer_string
 from vdvae_jax.model.blocks import Conv2d, block_class
-from vdvae_jax.model.scan import runs, scan_run, stack
+from vdvae_jax.model.scan import isolate, runs, scan_run, stack
 
 
 class Encoder(nn.Module):
@@ -33,8 +33,7 @@ class Encoder(nn.Module):
     acts = {x.shape[1]: x}
     scanned = {}
     if hps.scan_blocks and not self.is_initializing():
-      scanned = {start: end for start, end in runs([(r, d) if d is None else None
-                                                    for r, d in layers])}
+      scanned = {start: end for start, end in runs([(r, d) for r, d in layers], min_len=1)}
     i = 0
     while i < len(layers):
       res, down_rate = layers[i]
@@ -42,7 +41,12 @@ class Encoder(nn.Module):
       make = lambda cls=block_class(hps, remat=False), **kw: cls(  # noqa: E731
           hps.bottleneck(res), w, down_rate=down_rate, residual=True, use_3x3=res > 2,
           last_scale=math.sqrt(1.0 / len(layers)), **kw)
-      if i in scanned:                       # a run of identical blocks: one scan
+      if i in scanned and scanned[i] - i == 1:      # one block: a loop of length one
+        block = make(parent=None)                      # applied with explicit params
+        x = isolate(lambda p, c: block.apply({'params': p}, c),
+                    self.variables['params'][f'enc_blocks_{i}'], x, hps.remat)
+        i += 1
+      elif i in scanned:                     # a run of identical blocks: one scan
         end = scanned[i]
         params = stack([self.variables['params'][f'enc_blocks_{k}'] for k in range(i, end)])
         block = make(parent=None)           # applied with explicit params

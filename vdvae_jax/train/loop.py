@@ -17,6 +17,7 @@ from tqdm import tqdm
 from vdvae_jax.data.pipeline import make_loader, make_source
 from vdvae_jax.hparams import HParams
 from vdvae_jax.model.checkpoint import save_pretrained
+from vdvae_jax.model.scan import compiler_options
 from vdvae_jax.train import parallel
 from vdvae_jax.train.checkpoints import RunCheckpointer
 from vdvae_jax.train.config import ConfigError, check_config, hparams_from_config
@@ -109,7 +110,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     print(f'resumed from {ckpt.directory}/{start}')
   start = int(state.step)
 
-  train_step = parallel.jit_data_parallel(make_train_step(task.loss_fn, tx, hps.ema_rate), mesh)
+  train_step = parallel.jit_data_parallel(make_train_step(task.loss_fn, tx, hps.ema_rate), mesh,
+                                          compiler_options=compiler_options(hps))
   eval_step = jax.jit(task.eval_fn, in_shardings=(parallel.replicated(mesh),
                                                   parallel.data_sharded(mesh),
                                                   parallel.replicated(mesh)))

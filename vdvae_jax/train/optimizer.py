@@ -71,17 +71,22 @@ def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: f
   plateau_factor > 0 adds a reduce-on-plateau decay (diverse SR, Prost et al.): the learning rate
   is multiplied by the factor when the training loss, averaged over `plateau_accumulation` steps,
   has not improved for `plateau_patience` such averages (pass the loss as `value=`)."""
+  # Updates run on one flat vector (optax.flatten): the same arithmetic, but a handful of fused
+  # kernels instead of several per parameter array. ffhq256 has 2,250 arrays; compiling its
+  # train step took 178 s with per-array updates and 74 s flattened (XLA:CPU, benchmarks/).
   inner = optax.chain(optax.clip_by_global_norm(grad_clip),
                       optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
                       optax.add_decayed_weights(wd))
   if labels is not None:
-    inner = optax.multi_transform({'train': inner, 'freeze': optax.set_to_zero()}, labels)
+    inner = optax.multi_transform({'train': optax.flatten(inner), 'freeze': optax.set_to_zero()},
+                                  labels)
   parts = [skip_bad_updates(inner, skip_threshold),
            optax.scale_by_learning_rate(warmup_schedule(lr, warmup_iters))]
   if plateau_factor > 0:
     parts.append(optax.contrib.reduce_on_plateau(factor=plateau_factor, patience=plateau_patience,
                                                  accumulation_size=plateau_accumulation))
-  return optax.chain(*parts)
+  tx = optax.chain(*parts)
+  return tx if labels is not None else optax.flatten(tx)
 
 
 def skip_state(opt_state) -> SkipState:

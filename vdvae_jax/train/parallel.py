@@ -47,8 +47,10 @@ def global_batch(local: dict, mesh: Mesh) -> dict:
           for k, v in local.items()}
 
 
-def jit_data_parallel(step_fn, mesh: Mesh, donate_state: bool = True):
+def jit_data_parallel(step_fn, mesh: Mesh, donate_state: bool = True,
+                      compiler_options: dict | None = None):
   """jit a (state, batch) -> (state, metrics) step: state replicated, batch sharded on 'data'."""
   repl, data = replicated(mesh), data_sharded(mesh)
   return jax.jit(step_fn, in_shardings=(repl, data), out_shardings=(repl, repl),
-                 donate_argnums=(0,) if donate_state else ())
+                 donate_argnums=(0,) if donate_state else (),
+                 compiler_options=compiler_options or None)
