@@ -3,10 +3,12 @@
   python benchmarks/benchmark.py --preset ffhq256 --batch 1
   python benchmarks/benchmark.py --preset imagenet32 --batch 8 --cases train --json out.json
 
-Each case runs in its own process (so its peak memory is its own) and reports: compile time
-(lower + compile), the median time of the timed calls after warm-up, peak RSS, the FLOPs XLA's
-cost analysis reports for the compiled program and the achieved FLOP/s against a measured
-float32 matmul peak of this machine. The script first checks that the machine is idle (the
+Each case runs in its own process and reports: compile time (trace + lower + compile), the
+median time of the timed calls after warm-up, peak RSS twice (of the whole process, compilation
+included, and of the steps alone: freed heap is returned and the kernel's peak counter reset
+after compiling), XLA's buffer sizes, the matmul + convolution FLOPs of one call counted on the
+jaxpr (benchmarks/flops.py; XLA's cost analysis counts a loop body once) and the achieved FLOP/s
+against a measured float32 matmul peak of this machine. The script first checks that the machine is idle (the
 1-minute load average) and says so when it is not. Random initialisation, random images.
 
 Reference (official PyTorch code, this 2-core CPU, medians): ffhq256 batch 1 train 26.9 s (22-28),
@@ -34,6 +36,27 @@ def peak_rss_gib() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def _status_gib(field: str) -> float:
+  with open('/proc/self/status') as f:
+    for line in f:
+      if line.startswith(field + ':'):
+        return int(line.split()[1]) / 2**20
+  return float('nan')
+
+
+def reset_peak_rss() -> bool:
+  """Return freed heap to the OS and restart the kernel's peak-RSS counter (VmHWM), so that the
+  next reading is the peak of what runs after this point (Linux; False where unsupported)."""
+  try:
+    import ctypes
+    ctypes.CDLL('libc.so.6').malloc_trim(0)
+    with open('/proc/self/clear_refs', 'w') as f:
+      f.write('5')
+    return True
+  except OSError:
+    return False
+
+
 def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
   import jax
   import jax.numpy as jnp
@@ -50,7 +73,7 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
 
 def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
              temperature: float, remat: bool = False, scan: bool = False,
-             conv_impl: str = 'lax') -> dict:
+             conv_impl: str = 'lax', remat_policy: str = 'recompute_all') -> dict:
   """Measure one case in this process."""
   import jax
   import jax.numpy as jnp
@@ -64,7 +87,8 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   from vdvae_jax.train.state import TrainState
   from vdvae_jax.train.step import make_train_step
 
-  hps = get_preset(preset).replace(remat=remat, scan_blocks=scan, conv_impl=conv_impl)
+  hps = get_preset(preset).replace(remat=remat, scan_blocks=scan, conv_impl=conv_impl,
+                                   remat_policy=remat_policy)
   params = api.init_params(hps, jax.random.key(0))
   images = jnp.asarray(np.random.RandomState(0).randint(
       0, 256, (batch, hps.image_size, hps.image_size, 3)), jnp.uint8)
@@ -73,13 +97,14 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
                         b2=hps.adam_beta2, eps=hps.adam_eps, wd=hps.wd, grad_clip=hps.grad_clip,
                         skip_threshold=-1)
     state = TrainState.create(params, tx, jax.random.PRNGKey(0))
-    fn = jax.jit(make_train_step(elbo_loss(hps), tx, hps.ema_rate), donate_argnums=0,
-                 compiler_options=compiler_options(hps) or None)
+    raw = make_train_step(elbo_loss(hps), tx, hps.ema_rate)
+    fn = jax.jit(raw, donate_argnums=0, compiler_options=compiler_options(hps) or None)
     args = (state, {'image': images})
     call = lambda c, a: c(*a)  # noqa: E731
     advance = lambda a, out: (out[0], a[1])  # noqa: E731
   elif case == 'elbo':
-    fn = jax.jit(elbo_eval(hps))
+    raw = elbo_eval(hps)
+    fn = jax.jit(raw)
     args = (params, {'image': images}, jax.random.key(1))
     call, advance = (lambda c, a: c(*a)), (lambda a, out: a)
   elif case == 'sample':
@@ -88,7 +113,8 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
     eps = _prior_eps(hps, batch, 0, jax.random.key(2), None)
     r = hps.image_size
     u = dmol_uniforms(jax.random.key(3), (batch, r, r), hps.num_mixtures)
-    fn = jax.jit(lambda p, e, lt, um, ul: _sample(hps, p, batch, [], e, lt, um, ul))
+    raw = lambda p, e, lt, um, ul: _sample(hps, p, batch, [], e, lt, um, ul)  # noqa: E731
+    fn = jax.jit(raw)
     args = (params, eps, log_temperatures(hps, temperature), *u)
     call, advance = (lambda c, a: c(*a)), (lambda a, out: a)
   else:
@@ -100,13 +126,21 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   compiled = lowered.compile()
   t2 = time.perf_counter()
   compile_rss = peak_rss_gib()
+  import gc
+  del lowered
+  gc.collect()
+  resettable = reset_peak_rss()
+  rss_before_run = _status_gib('VmRSS')
   mem = compiled.memory_analysis()
   xla_gib = {k: getattr(mem, k + '_in_bytes', 0) / 2**30 for k in (
       'temp_size', 'argument_size', 'output_size', 'alias_size')} if mem is not None else {}
   cost = compiled.cost_analysis()
   if isinstance(cost, list):
     cost = cost[0] if cost else {}
-  flops = float(cost.get('flops', float('nan'))) if cost else float('nan')
+  xla_flops = float(cost.get('flops', float('nan'))) if cost else float('nan')
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  from flops import count_flops
+  flops = count_flops(raw, *args)      # matmul + conv FLOPs, loops counted in full
   times = []
   for i in range(warmup + repeats):
     s = time.perf_counter()
@@ -116,10 +150,14 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
       times.append(time.perf_counter() - s)
     args = advance(args, out)
   med = float(np.median(times))
-  return dict(case=case, preset=preset, batch=batch, remat=remat, scan=scan, conv_impl=conv_impl,
+  run_rss = _status_gib('VmHWM') if resettable else float('nan')
+  return dict(case=case, preset=preset, batch=batch, remat=remat, remat_policy=remat_policy,
+              scan=scan, conv_impl=conv_impl,
               trace_s=t1 - t0, compile_s=t2 - t1,
               median_s=med, times_s=times, peak_rss_gib=peak_rss_gib(),
-              peak_rss_after_compile_gib=compile_rss, xla_gib=xla_gib, flops=flops,
+              peak_rss_compile_gib=compile_rss, peak_rss_run_gib=run_rss,
+              rss_before_run_gib=rss_before_run, xla_gib=xla_gib,
+              flops=flops, xla_flops=xla_flops,
               flops_per_s=flops / med, jax=jax.__version__, devices=str(jax.devices()))
 
 
@@ -132,6 +170,8 @@ def main():
   ap.add_argument('--repeats', type=int, default=3)
   ap.add_argument('--temperature', type=float, default=0.8)
   ap.add_argument('--remat', action='store_true', help='rematerialise every block (less memory)')
+  ap.add_argument('--remat_policy', default='recompute_all',
+                  choices=['recompute_all', 'save_convs'])
   ap.add_argument('--scan', action='store_true', help='scan over runs of identical blocks')
   ap.add_argument('--conv_impl', default='lax', choices=['lax', 'im2col', 'custom_vjp'])
   ap.add_argument('--json', default='')
@@ -140,7 +180,7 @@ def main():
 
   if args.child:   # one case, in this process
     r = run_case(args.child, args.preset, args.batch, args.warmup, args.repeats, args.temperature,
-                 args.remat, args.scan, args.conv_impl)
+                 args.remat, args.scan, args.conv_impl, args.remat_policy)
     print('RESULT ' + json.dumps(r))
     return
 
@@ -154,7 +194,8 @@ def main():
   for case in args.cases.split(','):
     cmd = [sys.executable, __file__, '--child', case, '--preset', args.preset, '--batch',
            str(args.batch), '--warmup', str(args.warmup), '--repeats', str(args.repeats),
-           '--temperature', str(args.temperature), '--conv_impl', args.conv_impl] + \
+           '--temperature', str(args.temperature), '--conv_impl', args.conv_impl,
+           '--remat_policy', args.remat_policy] + \
         (['--remat'] if args.remat else []) + (['--scan'] if args.scan else [])
     p = subprocess.run(cmd, capture_output=True, text=True)
     line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
@@ -167,16 +208,18 @@ def main():
     r['reference_s'] = REFERENCE_S.get((args.preset, args.batch, case))
     r['reference_peak_gib'] = REFERENCE_GIB.get((args.preset, args.batch, case))
     results.append(r)
-  hdr = (f"{'case':7s} {'compile s':>9s} {'median s':>9s} {'official s':>10s} {'peak GiB':>9s} "
-         f"{'official GiB':>12s} {'GFLOP':>9s} {'GFLOP/s':>8s} {'% peak':>7s}")
-  opts = ', '.join(o for o, on in (('remat', args.remat), ('scan', args.scan),
+  hdr = (f"{'case':7s} {'compile s':>9s} {'median s':>9s} {'official s':>10s} {'run GiB':>8s} "
+         f"{'all GiB':>8s} {'official GiB':>12s} {'GFLOP':>8s} {'GFLOP/s':>8s} {'% peak':>7s}")
+  opts = ', '.join(o for o, on in (('remat', args.remat), (args.remat_policy, args.remat),
+                                    ('scan', args.scan),
                                     (args.conv_impl, args.conv_impl != 'lax')) if on)
-  print(f'\n{args.preset}, batch {args.batch}{", " + opts if opts else ""}\n{hdr}')
+  print(f'\n{args.preset}, batch {args.batch}{", " + opts if opts else ""}; run GiB: peak RSS '
+        'of the timed calls, all GiB: of the process, compilation included\n' + hdr)
   for r in results:
     ref_s = f"{r['reference_s']:.1f}" if r['reference_s'] else '-'
     ref_g = f"{r['reference_peak_gib']:.1f}" if r['reference_peak_gib'] else '-'
     print(f"{r['case']:7s} {r['trace_s'] + r['compile_s']:9.1f} {r['median_s']:9.2f} {ref_s:>10s} "
-          f"{r['peak_rss_gib']:9.2f} {ref_g:>12s} {r['flops'] / 1e9:9.1f} "
+          f"{r['peak_rss_run_gib']:8.2f} {r['peak_rss_gib']:8.2f} {ref_g:>12s} {r['flops'] / 1e9:8.1f} "
           f"{r['flops_per_s'] / 1e9:8.1f} {100 * r['fraction_of_matmul_peak']:6.1f}%")
   out = dict(load_average=load, idle=idle, matmul_peak_flops=peak, date=time.strftime('%Y-%m-%d'),
              results=results)

@@ -95,7 +95,10 @@ def test_preprocess_rejects_bad_input():
 COMPUTE_OPTIONS = [dict(remat=True), dict(conv_impl='im2col'), dict(conv_impl='custom_vjp'),
                    dict(scan_blocks=True),
                    dict(scan_blocks=True, remat=True, conv_impl='im2col'),
-                   dict(scan_blocks=True, remat=True, conv_impl='custom_vjp')]
+                   dict(scan_blocks=True, remat=True, conv_impl='custom_vjp'),
+                   dict(scan_blocks=True, remat=True, remat_policy='save_convs',
+                        conv_impl='custom_vjp'),
+                   dict(remat=True, remat_policy='save_convs')]
 
 
 @pytest.mark.parametrize('options', COMPUTE_OPTIONS, ids=str)

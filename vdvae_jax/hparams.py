@@ -166,7 +166,8 @@ class HParams:
   # compute options (not architecture: any value gives the same function and parameters)
   remat: bool = False         # rematerialise every residual block in the backward pass
                               # (same gradients; on XLA:CPU it saves memory only with scan_blocks)
-  scan_blocks: bool = False   # apply runs of identical blocks with lax.scan (see model/scan.py)
+  remat_policy: str = 'recompute_all'  # or 'save_convs': keep conv outputs (model/scan.py)
+  scan_blocks: bool = False   # every block in a loop; runs of identical blocks in one lax.scan
   conv_impl: str = 'lax'      # 3x3 convs: 'lax' | 'im2col' | 'custom_vjp' (see model/conv.py)
 
   def __post_init__(self):
@@ -226,6 +227,9 @@ class HParams:
     for name in ('image_size', 'image_channels', 'width', 'zdim', 'num_mixtures'):
       if int(getattr(self, name)) < 1:
         raise HParamsError(f'{name} must be positive, got {getattr(self, name)}')
+    if self.remat_policy not in ('recompute_all', 'save_convs'):
+      raise HParamsError("remat_policy must be 'recompute_all' or 'save_convs', "
+                         f"got {self.remat_policy!r}")
     if self.conv_impl not in ('lax', 'im2col', 'custom_vjp'):
       raise HParamsError("conv_impl must be 'lax', 'im2col' or 'custom_vjp', "
                          f"got {self.conv_impl!r}")

@@ -9,7 +9,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jax.ad_checkpoint import checkpoint_name
+
 from vdvae_jax.model.conv import conv2d
+from vdvae_jax.model.scan import REMAT_POLICIES
 
 
 def torch_conv_init(scale: float = 1.0):
@@ -66,8 +69,8 @@ class Conv2d(nn.Module):
     k = self.kernel_size
     kernel = self.param('kernel', torch_conv_init(self.scale), (k, k, x.shape[-1], self.features))
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
-    y = conv2d(x, kernel, self.impl)
-    return y + bias
+    # Tagged for the 'save_convs' rematerialisation policy (model/scan.py).
+    return checkpoint_name(conv2d(x, kernel, self.impl) + bias, 'conv')
 
 
 def avg_pool(x: jax.Array, rate: int) -> jax.Array:
@@ -112,5 +115,8 @@ class Block(nn.Module):
 def block_class(hps, remat: Optional[bool] = None):
   """The Block constructor for hps's compute options: rematerialised in the backward pass
   (hps.remat, unless `remat` overrides it) and the 3x3 convolution formulation (hps.conv_impl)."""
-  cls = nn.remat(Block) if (hps.remat if remat is None else remat) else Block
+  if hps.remat if remat is None else remat:
+    cls = nn.remat(Block, policy=REMAT_POLICIES[hps.remat_policy])
+  else:
+    cls = Block
   return functools.partial(cls, conv_impl=hps.conv_impl)

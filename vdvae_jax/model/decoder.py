@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from vdvae_jax.hparams import HParams
 from vdvae_jax.model.blocks import Conv2d, block_class, upsample_nearest
 from vdvae_jax.model.gaussian import draw_gaussian, gaussian_analytical_kl
-from vdvae_jax.model.scan import runs, scan_run, stack
+from vdvae_jax.model.scan import remat_policy, runs, scan_run, stack
 
 
 class DecoderHooks(NamedTuple):
@@ -180,7 +180,7 @@ class Decoder(nn.Module):
           {'params': p}, x_in, acts, None if eps is None else e_k, method=DecBlock.posterior)
       return x_out, dict(z=z, kl=kl, qm=qm, qv=qv, pm=pm, pv=pv, x_in=x_in, x=x_out)
 
-    x, ys = scan_run(body, x, params, e, hps.remat)
+    x, ys = scan_run(body, x, params, e, remat_policy(hps))
     return x, [jax.tree.map(lambda a: a[k], ys) for k in range(end - start)]
 
   def decode(self, n: int, latents: Sequence[jax.Array] = (),

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from vdvae_jax.hparams import HParams, parse_layer_string
 from vdvae_jax.model.blocks import Conv2d, block_class
-from vdvae_jax.model.scan import isolate, runs, scan_run, stack
+from vdvae_jax.model.scan import isolate, remat_policy, runs, scan_run, stack
 
 
 class Encoder(nn.Module):
@@ -44,14 +44,14 @@ class Encoder(nn.Module):
       if i in scanned and scanned[i] - i == 1:      # one block: a loop of length one
         block = make(parent=None)                      # applied with explicit params
         x = isolate(lambda p, c: block.apply({'params': p}, c),
-                    self.variables['params'][f'enc_blocks_{i}'], x, hps.remat)
+                    self.variables['params'][f'enc_blocks_{i}'], x, remat_policy(hps))
         i += 1
       elif i in scanned:                     # a run of identical blocks: one scan
         end = scanned[i]
         params = stack([self.variables['params'][f'enc_blocks_{k}'] for k in range(i, end)])
         block = make(parent=None)           # applied with explicit params
         x, _ = scan_run(lambda c, p, _: (block.apply({'params': p}, c), None), x, params,
-                        jnp.arange(i, end), hps.remat)
+                        jnp.arange(i, end), remat_policy(hps))
         i = end
       else:
         x = make(block_class(hps), name=f'enc_blocks_{i}')(x)

@@ -7,7 +7,7 @@ scheduler, under scan it is not.
 """
 from __future__ import annotations
 
-from typing import Callable, Hashable, Sequence
+from typing import Callable, Hashable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -30,20 +30,40 @@ def stack(trees: Sequence) -> object:
   return jax.tree.map(lambda *a: jnp.stack(a), *trees)
 
 
-def scan_run(body: Callable, carry, stacked_params, per_block_inputs, remat: bool):
-  """carry, ys = scan over (params_k, inputs_k) of body(carry, params_k, inputs_k)."""
-  f = lambda c, pk: body(c, pk[0], pk[1])  # noqa: E731
-  if remat:
-    f = jax.checkpoint(f)
+REMAT_POLICIES = {
+    # keep only the loop body's inputs; recompute everything else in the backward pass
+    'recompute_all': None,
+    # also keep every convolution's output (tagged 'conv' in blocks.Conv2d): the backward
+    # pass recomputes only GELUs, additions and the like
+    'save_convs': jax.checkpoint_policies.save_only_these_names('conv'),
+}
+
+
+def checkpointed(f: Callable, remat: Optional[str]) -> Callable:
+  """jax.checkpoint(f) under the named policy (REMAT_POLICIES); f itself when remat is None."""
+  if remat is None:
+    return f
+  if remat not in REMAT_POLICIES:
+    raise ValueError(f'remat_policy must be one of {sorted(REMAT_POLICIES)}, got {remat!r}')
+  return jax.checkpoint(f, policy=REMAT_POLICIES[remat])
+
+
+def remat_policy(hps) -> Optional[str]:
+  """The policy name when hps.remat is set, else None."""
+  return hps.remat_policy if hps.remat else None
+
+
+def scan_run(body: Callable, carry, stacked_params, per_block_inputs, remat: Optional[str]):
+  """carry, ys = scan over (params_k, inputs_k) of body(carry, params_k, inputs_k); the body is
+  checkpointed under the policy named by `remat` (None: not checkpointed)."""
+  f = checkpointed(lambda c, pk: body(c, pk[0], pk[1]), remat)
   return jax.lax.scan(f, carry, (stacked_params, per_block_inputs))
 
 
-def isolate(body: Callable, params, inputs, remat: bool):
+def isolate(body: Callable, params, inputs, remat: Optional[str]):
   """body(params, inputs) as a scan of length one (a while loop the compiler schedules, and
   rematerialises, as a unit); inputs and outputs may have any shapes."""
-  f = lambda c, pk: (c, body(*pk))  # noqa: E731
-  if remat:
-    f = jax.checkpoint(f)
+  f = checkpointed(lambda c, pk: (c, body(*pk)), remat)
   _, out = jax.lax.scan(f, None, jax.tree.map(lambda a: a[None], (params, inputs)))
   return jax.tree.map(lambda a: a[0], out)
 
