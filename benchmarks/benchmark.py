@@ -3,13 +3,14 @@
   python benchmarks/benchmark.py --preset ffhq256 --batch 1
   python benchmarks/benchmark.py --preset imagenet32 --batch 8 --cases train --json out.json
 
-Each case runs in its own process and reports: compile time (trace + lower + compile), the
-median time of the timed calls after warm-up, peak RSS twice (of the whole process, compilation
-included, and of the steps alone: freed heap is returned and the kernel's peak counter reset
-after compiling), XLA's buffer sizes, the matmul + convolution FLOPs of one call counted on the
-jaxpr (benchmarks/flops.py; XLA's cost analysis counts a loop body once) and the achieved FLOP/s
-against a measured float32 matmul peak of this machine. The script first checks that the machine is idle (the
-1-minute load average) and says so when it is not. Random initialisation, random images.
+Each case runs in two processes: one compiles it (trace + lower + compile time, its peak RSS,
+XLA's buffer sizes) and fills a temporary JAX compilation cache; the other loads the program
+from that cache and runs it (median time of the timed calls after warm-up, peak RSS of the
+whole process: Python, JAX, inputs, state and the step). Also reported: the matmul and
+convolution FLOPs of one call, counted on the jaxpr (benchmarks/flops.py; XLA's cost analysis
+counts a loop body once), and the achieved FLOP/s against a measured float32 matmul peak of
+this machine. The script first checks that the machine is idle (1-minute load average) and
+says so when it is not. Random initialisation, random images.
 
 Reference (official PyTorch code, this 2-core CPU, medians): ffhq256 batch 1 train 26.9 s (22-28),
 ELBO 7.9 s, sample 3.4 s; imagenet32 batch 8 train 17.8 s; cifar10 batch 16 train 11.7 s, ELBO 4.3 s.
@@ -22,6 +23,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 REFERENCE_S = {('ffhq256', 1, 'train'): 26.9, ('ffhq256', 1, 'elbo'): 7.89,
@@ -34,27 +36,6 @@ REFERENCE_GIB = {('ffhq256', 1, 'train'): 13.7, ('ffhq256', 1, 'elbo'): 2.4,
 
 def peak_rss_gib() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
-def _status_gib(field: str) -> float:
-  with open('/proc/self/status') as f:
-    for line in f:
-      if line.startswith(field + ':'):
-        return int(line.split()[1]) / 2**20
-  return float('nan')
-
-
-def reset_peak_rss() -> bool:
-  """Return freed heap to the OS and restart the kernel's peak-RSS counter (VmHWM), so that the
-  next reading is the peak of what runs after this point (Linux; False where unsupported)."""
-  try:
-    import ctypes
-    ctypes.CDLL('libc.so.6').malloc_trim(0)
-    with open('/proc/self/clear_refs', 'w') as f:
-      f.write('5')
-    return True
-  except OSError:
-    return False
 
 
 def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
@@ -73,8 +54,10 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
 
 def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
              temperature: float, remat: bool = False, scan: bool = False,
-             conv_impl: str = 'lax', remat_policy: str = 'recompute_all') -> dict:
-  """Measure one case in this process."""
+             conv_impl: str = 'lax', remat_policy: str = 'recompute_all',
+             phase: str = 'compile') -> dict:
+  """Measure one case in this process: its compilation (phase 'compile') or its steps, with the
+  program loaded from the compilation cache the compile phase filled (phase 'run')."""
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -125,40 +108,30 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   t1 = time.perf_counter()
   compiled = lowered.compile()
   t2 = time.perf_counter()
-  compile_rss = peak_rss_gib()
-  import gc
-  del lowered
-  gc.collect()
-  resettable = reset_peak_rss()
-  rss_before_run = _status_gib('VmRSS')
-  mem = compiled.memory_analysis()
-  xla_gib = {k: getattr(mem, k + '_in_bytes', 0) / 2**30 for k in (
-      'temp_size', 'argument_size', 'output_size', 'alias_size')} if mem is not None else {}
-  cost = compiled.cost_analysis()
-  if isinstance(cost, list):
-    cost = cost[0] if cost else {}
-  xla_flops = float(cost.get('flops', float('nan'))) if cost else float('nan')
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  from flops import count_flops
-  flops = count_flops(raw, *args)      # matmul + conv FLOPs, loops counted in full
+  out = dict(case=case, preset=preset, batch=batch, remat=remat, remat_policy=remat_policy,
+             scan=scan, conv_impl=conv_impl, jax=jax.__version__, devices=str(jax.devices()))
+  if phase == 'compile':
+    mem = compiled.memory_analysis()
+    cost = compiled.cost_analysis()
+    if isinstance(cost, list):
+      cost = cost[0] if cost else {}
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from flops import count_flops
+    return dict(out, trace_s=t1 - t0, compile_s=t2 - t1, peak_rss_compile_gib=peak_rss_gib(),
+                xla_gib={k: getattr(mem, k + '_in_bytes', 0) / 2**30 for k in (
+                    'temp_size', 'argument_size', 'output_size', 'alias_size')} if mem else {},
+                xla_flops=float(cost.get('flops', float('nan'))) if cost else float('nan'),
+                flops=count_flops(raw, *args))    # matmul + conv FLOPs, loops counted in full
   times = []
   for i in range(warmup + repeats):
     s = time.perf_counter()
-    out = call(compiled, args)
-    jax.block_until_ready(out)
+    res = call(compiled, args)
+    jax.block_until_ready(res)
     if i >= warmup:
       times.append(time.perf_counter() - s)
-    args = advance(args, out)
-  med = float(np.median(times))
-  run_rss = _status_gib('VmHWM') if resettable else float('nan')
-  return dict(case=case, preset=preset, batch=batch, remat=remat, remat_policy=remat_policy,
-              scan=scan, conv_impl=conv_impl,
-              trace_s=t1 - t0, compile_s=t2 - t1,
-              median_s=med, times_s=times, peak_rss_gib=peak_rss_gib(),
-              peak_rss_compile_gib=compile_rss, peak_rss_run_gib=run_rss,
-              rss_before_run_gib=rss_before_run, xla_gib=xla_gib,
-              flops=flops, xla_flops=xla_flops,
-              flops_per_s=flops / med, jax=jax.__version__, devices=str(jax.devices()))
+    args = advance(args, res)
+  return dict(out, load_s=t2 - t0, median_s=float(np.median(times)), times_s=times,
+              peak_rss_run_gib=peak_rss_gib())
 
 
 def main():
@@ -176,11 +149,17 @@ def main():
   ap.add_argument('--conv_impl', default='lax', choices=['lax', 'im2col', 'custom_vjp'])
   ap.add_argument('--json', default='')
   ap.add_argument('--child', default='', help=argparse.SUPPRESS)
+  ap.add_argument('--phase', default='compile', help=argparse.SUPPRESS)
+  ap.add_argument('--cache_dir', default='', help=argparse.SUPPRESS)
   args = ap.parse_args()
 
-  if args.child:   # one case, in this process
+  if args.child:   # one case, one phase, in this process
+    import jax
+    jax.config.update('jax_compilation_cache_dir', args.cache_dir)
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+    jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
     r = run_case(args.child, args.preset, args.batch, args.warmup, args.repeats, args.temperature,
-                 args.remat, args.scan, args.conv_impl, args.remat_policy)
+                 args.remat, args.scan, args.conv_impl, args.remat_policy, args.phase)
     print('RESULT ' + json.dumps(r))
     return
 
@@ -197,29 +176,38 @@ def main():
            '--temperature', str(args.temperature), '--conv_impl', args.conv_impl,
            '--remat_policy', args.remat_policy] + \
         (['--remat'] if args.remat else []) + (['--scan'] if args.scan else [])
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
-    if p.returncode != 0 or not line:
-      why = 'killed (out of memory?)' if p.returncode in (-9, 137) else f'exit {p.returncode}'
-      print(f'{case}: failed, {why}\n{p.stderr[-2000:]}')
+    r = {}
+    with tempfile.TemporaryDirectory() as cache:   # compile, then run from the cache it fills
+      for phase in ('compile', 'run'):
+        p = subprocess.run(cmd + ['--phase', phase, '--cache_dir', cache], capture_output=True,
+                           text=True)
+        line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
+        if p.returncode != 0 or not line:
+          why = 'killed (out of memory?)' if p.returncode in (-9, 137) else f'exit {p.returncode}'
+          print(f'{case} ({phase}): failed, {why}\n{p.stderr[-2000:]}')
+          break
+        r.update(json.loads(line[0][7:]))
+    if 'median_s' not in r:
       continue
-    r = json.loads(line[0][7:])
+    r['flops_per_s'] = r['flops'] / r['median_s']
     r['fraction_of_matmul_peak'] = r['flops_per_s'] / peak
     r['reference_s'] = REFERENCE_S.get((args.preset, args.batch, case))
     r['reference_peak_gib'] = REFERENCE_GIB.get((args.preset, args.batch, case))
     results.append(r)
   hdr = (f"{'case':7s} {'compile s':>9s} {'median s':>9s} {'official s':>10s} {'run GiB':>8s} "
-         f"{'all GiB':>8s} {'official GiB':>12s} {'GFLOP':>8s} {'GFLOP/s':>8s} {'% peak':>7s}")
+         f"{'compile GiB':>11s} {'official GiB':>12s} {'GFLOP':>8s} {'GFLOP/s':>8s} {'% peak':>7s}")
   opts = ', '.join(o for o, on in (('remat', args.remat), (args.remat_policy, args.remat),
                                     ('scan', args.scan),
                                     (args.conv_impl, args.conv_impl != 'lax')) if on)
-  print(f'\n{args.preset}, batch {args.batch}{", " + opts if opts else ""}; run GiB: peak RSS '
-        'of the timed calls, all GiB: of the process, compilation included\n' + hdr)
+  print(f'\n{args.preset}, batch {args.batch}{", " + opts if opts else ""}\nrun GiB: peak RSS of '
+        'a process that loads the compiled program from the cache and runs the steps; compile '
+        'GiB: of the process that compiles it\n' + hdr)
   for r in results:
     ref_s = f"{r['reference_s']:.1f}" if r['reference_s'] else '-'
     ref_g = f"{r['reference_peak_gib']:.1f}" if r['reference_peak_gib'] else '-'
     print(f"{r['case']:7s} {r['trace_s'] + r['compile_s']:9.1f} {r['median_s']:9.2f} {ref_s:>10s} "
-          f"{r['peak_rss_run_gib']:8.2f} {r['peak_rss_gib']:8.2f} {ref_g:>12s} {r['flops'] / 1e9:8.1f} "
+          f"{r['peak_rss_run_gib']:8.2f} {r['peak_rss_compile_gib']:11.2f} {ref_g:>12s} "
+          f"{r['flops'] / 1e9:8.1f} "
           f"{r['flops_per_s'] / 1e9:8.1f} {100 * r['fraction_of_matmul_peak']:6.1f}%")
   out = dict(load_average=load, idle=idle, matmul_peak_flops=peak, date=time.strftime('%Y-%m-%d'),
              results=results)

@@ -72,8 +72,15 @@ def isolate(body: Callable, params, inputs, remat: Optional[str]):
 # isolate(): the block's backward pass then interleaves with its neighbours' and its temporaries
 # stay live together (ffhq256 test model: 6.25 GiB of XLA temporaries kept, 10.05 GiB inlined).
 COMPILER_OPTIONS = {'xla_disable_hlo_passes': 'simplify-while-loops'}
+# On XLA:CPU, LLVM optimisation level 1 instead of 2 for the elementwise kernels: the ffhq256
+# train step compiled in 63.9 s instead of 73.5 s and ran in 18.1 s instead of 18.3 s (level 0:
+# 47.8 s to compile, 43.3 s a step). Convolutions and matmuls are library calls either way.
+CPU_COMPILER_OPTIONS = {'xla_backend_optimization_level': 1}
 
 
 def compiler_options(hps) -> dict:
   """Options for jax.jit(..., compiler_options=) of a step that differentiates the model."""
-  return dict(COMPILER_OPTIONS) if hps.scan_blocks else {}
+  if not hps.scan_blocks:
+    return {}
+  cpu = jax.default_backend() == 'cpu'
+  return dict(COMPILER_OPTIONS, **(CPU_COMPILER_OPTIONS if cpu else {}))
