@@ -1,0 +1,82 @@
+"""The pieces behind the compute options: convolution formulations, the GELU derivative, loops
+of one block, compiler options and the FLOP counter of benchmarks/."""
+import math
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vdvae_jax.hparams import get_preset
+from vdvae_jax.model.blocks import gelu
+from vdvae_jax.model.conv import conv2d, conv_lax
+from vdvae_jax.model.scan import compiler_options, isolate, runs
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'benchmarks'))
+from flops import count_flops  # noqa: E402
+
+
+@pytest.mark.parametrize('impl', ['im2col', 'custom_vjp'])
+@pytest.mark.parametrize('shape', [(2, 5, 7, 3, 4), (1, 8, 8, 6, 2)])
+def test_conv_formulations_match_lax_values_and_gradients(impl, shape):
+  b, h, w, c, d = shape
+  kx, kk, kg = jax.random.split(jax.random.key(0), 3)
+  x = jax.random.normal(kx, (b, h, w, c))
+  kernel = jax.random.normal(kk, (3, 3, c, d))
+  dy = jax.random.normal(kg, (b, h, w, d))
+  y_ref, vjp_ref = jax.vjp(conv_lax, x, kernel)
+  y, vjp = jax.vjp(lambda a, k: conv2d(a, k, impl), x, kernel)
+  np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+  for g, g_ref in zip(vjp(dy), vjp_ref(dy)):
+    np.testing.assert_allclose(g, g_ref, rtol=1e-5, atol=1e-4)
+
+
+def test_conv_rejects_unknown_formulation():
+  with pytest.raises(ValueError, match='custom_vjp'):
+    conv2d(jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 3, 2, 2)), 'winograd')
+
+
+def test_gelu_is_exact_and_its_derivative_is_phi_plus_x_pdf():
+  """Forward: jax's erf GELU bit for bit. Backward: Phi(x) + x phi(x) in float32 with Phi from
+  erf, as PyTorch's GeluBackward computes it; checked against float64 (absolute error, since
+  1 + erf cancels in the far negative tail for PyTorch too)."""
+  x = jnp.linspace(-8.0, 8.0, 2001)
+  np.testing.assert_array_equal(gelu(x), jax.nn.gelu(x, approximate=False))
+  xd = np.asarray(x, np.float64)
+  want = np.array([0.5 * (1 + math.erf(t / math.sqrt(2))) for t in xd]) + \
+      xd * np.exp(-0.5 * xd * xd) / math.sqrt(2 * math.pi)
+  np.testing.assert_allclose(jax.vmap(jax.grad(gelu))(x), want, rtol=1e-6, atol=2e-7)
+
+
+def test_runs_and_isolate():
+  assert runs([1, 1, 2, 3, 3, 3, None, None]) == [(0, 2), (3, 6)]
+  assert runs([1, 1, 2, None], min_len=1) == [(0, 2), (2, 3)]
+  params = {'w': jnp.arange(6.0).reshape(2, 3)}
+  x = jnp.ones((4, 2))
+  for remat in (None, 'recompute_all', 'save_convs'):
+    f = lambda p, a, r=remat: isolate(lambda q, b: jnp.tanh(b @ q['w']), p, a, r).sum()  # noqa
+    g = jax.grad(f)(params, x)
+    g_ref = jax.grad(lambda p, a: jnp.tanh(a @ p['w']).sum())(params, x)
+    np.testing.assert_allclose(g['w'], g_ref['w'], rtol=1e-6)
+
+
+def test_compiler_options_only_for_the_scanned_structure():
+  hps = get_preset('cifar10')
+  assert compiler_options(hps) == {}
+  opts = compiler_options(hps.replace(scan_blocks=True))
+  assert opts['xla_disable_hlo_passes'] == 'simplify-while-loops'
+  # The options are accepted by the compiler, and the loop of length one survives.
+  f = jax.jit(lambda a: isolate(lambda _, b: jnp.sin(b) * 2, None, a, None), compiler_options=opts)
+  text = f.lower(jnp.ones(3)).compile().as_text()
+  assert ' while(' in text
+
+
+def test_flop_counter_counts_matmuls_convs_and_loop_bodies():
+  a, b = jnp.ones((8, 16)), jnp.ones((16, 4))
+  assert count_flops(lambda x, y: x @ y, a, b) == 2 * 8 * 16 * 4
+  x, k = jnp.ones((2, 6, 6, 3)), jnp.ones((3, 3, 3, 5))
+  assert count_flops(conv_lax, x, k) == 2 * (2 * 6 * 6 * 5) * (3 * 3 * 3)
+  scanned = lambda x, y: jax.lax.scan(lambda c, _: (c @ y, None), x, None, length=7)[0]  # noqa
+  assert count_flops(scanned, jnp.ones((4, 4)), jnp.ones((4, 4))) == 7 * 2 * 4 * 4 * 4
