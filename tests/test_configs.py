@@ -39,9 +39,12 @@ def test_tiny_variant_keeps_dataset_conventions(name):
 
 
 def test_ffhq256_tiny_trains(tmp_path):
-  """The 5-bit ffhq_256 conventions through the whole loop (eval, samples, checkpoint)."""
+  """The 5-bit ffhq_256 conventions through the whole loop (eval, samples, checkpoint), with
+  the full-size configs' compute options (scanned blocks, remat, custom-VJP convolutions)."""
   from vdvae_jax.train import train_and_evaluate
-  state = train_and_evaluate(load('ffhq256', 'tiny'), str(tmp_path))
+  c = load('ffhq256', 'tiny')
+  c.model.update(dict(scan_blocks=True, remat=True, conv_impl='custom_vjp'))
+  state = train_and_evaluate(c, str(tmp_path))
   assert int(state.step) == 4
   assert (tmp_path / 'samples' / 'samples_0000004.png').exists()
   assert (tmp_path / 'checkpoints' / '4').exists()
