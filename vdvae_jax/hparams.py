@@ -227,12 +227,13 @@ class HParams:
     for name in ('image_size', 'image_channels', 'width', 'zdim', 'num_mixtures'):
       if int(getattr(self, name)) < 1:
         raise HParamsError(f'{name} must be positive, got {getattr(self, name)}')
-    if self.remat_policy not in ('recompute_all', 'save_convs'):
-      raise HParamsError("remat_policy must be 'recompute_all' or 'save_convs', "
-                         f"got {self.remat_policy!r}")
-    if self.conv_impl not in ('lax', 'im2col', 'custom_vjp'):
-      raise HParamsError("conv_impl must be 'lax', 'im2col' or 'custom_vjp', "
-                         f"got {self.conv_impl!r}")
+    from vdvae_jax.model.conv import CONV_IMPLS
+    from vdvae_jax.model.scan import REMAT_POLICIES
+    if self.remat_policy not in REMAT_POLICIES:
+      raise HParamsError(f'remat_policy must be one of {tuple(REMAT_POLICIES)}, '
+                         f'got {self.remat_policy!r}')
+    if self.conv_impl not in CONV_IMPLS:
+      raise HParamsError(f'conv_impl must be one of {CONV_IMPLS}, got {self.conv_impl!r}')
     if self.image_channels != 3:
       raise HParamsError('image_channels must be 3: the discretized mixture of logistics is RGB')
     widths = parse_width_string(self.width, self.custom_width_str)

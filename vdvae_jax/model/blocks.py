@@ -8,7 +8,6 @@ from typing import Optional
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
 from jax.ad_checkpoint import checkpoint_name
 
 from vdvae_jax.model.conv import conv2d

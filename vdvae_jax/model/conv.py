@@ -19,9 +19,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-CONV_IMPLS = ('lax', 'im2col', 'custom_vjp')
-
-
 def conv_lax(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """x [B,H,W,C], kernel [k,k,C,D] -> [B,H,W,D], zero padding k//2, stride 1."""
   p = kernel.shape[0] // 2
@@ -35,7 +32,7 @@ def _pad(x: jax.Array, p: int) -> jax.Array:
 
 def conv_im2col(x: jax.Array, kernel: jax.Array) -> jax.Array:
   k, _, c, d = kernel.shape
-  b, h, w, _ = x.shape
+  h, w = x.shape[1:3]
   xp = _pad(x, k // 2)
   patches = jnp.concatenate([xp[:, i:i + h, j:j + w] for i in range(k) for j in range(k)],
                             axis=-1)                                        # [B, H, W, k*k*C]
@@ -54,10 +51,9 @@ def _fwd(x, kernel):
 def _bwd(res, dy):
   x, kernel = res
   k = kernel.shape[0]
-  h, w = x.shape[1:3]
+  b, h, w, c = x.shape
   # Input gradient: correlation of dy with the spatially flipped kernel, in/out swapped.
   dx = conv_lax(dy, jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2))      # [B, H, W, C]
-  b, _, _, c = x.shape
   xp = _pad(x, k // 2)
 
   def tap(_, t):                   # one (i, j) = divmod(t, k) at a time: one [B,H,W,C] copy live
@@ -71,13 +67,15 @@ def _bwd(res, dy):
 
 conv_custom_vjp.defvjp(_fwd, _bwd)
 
+_IMPLS = {'lax': conv_lax, 'im2col': conv_im2col, 'custom_vjp': conv_custom_vjp}
+CONV_IMPLS = tuple(_IMPLS)
+
 
 def conv2d(x: jax.Array, kernel: jax.Array, impl: str = 'lax') -> jax.Array:
   """Stride-1 'same' convolution of x [B,H,W,C] with kernel [k,k,C,D] (k odd)."""
   if kernel.shape[0] == 1:
     return jnp.einsum('bhwc,cd->bhwd', x, kernel[0, 0])
-  fn = {'lax': conv_lax, 'im2col': conv_im2col, 'custom_vjp': conv_custom_vjp}.get(impl)
+  fn = _IMPLS.get(impl)
   if fn is None:
     raise ValueError(f'conv impl must be one of {CONV_IMPLS}, got {impl!r}')
   return fn(x, kernel)
-

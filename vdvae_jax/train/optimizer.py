@@ -73,7 +73,7 @@ def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: f
   has not improved for `plateau_patience` such averages (pass the loss as `value=`)."""
   # Updates run on one flat vector (optax.flatten): the same arithmetic, but a handful of fused
   # kernels instead of several per parameter array. ffhq256 has 2,250 arrays; compiling its
-  # train step took 178 s with per-array updates and 74 s flattened (XLA:CPU, benchmarks/).
+  # train step took 178 s with per-array updates and 70 s flattened (XLA:CPU, benchmarks/).
   inner = optax.chain(optax.clip_by_global_norm(grad_clip),
                       optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
                       optax.add_decayed_weights(wd))
