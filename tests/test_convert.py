@@ -3,6 +3,7 @@ accounting with useful errors, refusal of non-checkpoints, architecture inferenc
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 
@@ -13,8 +14,8 @@ import torch
 import reference_sets as ref
 from tiny import TINY
 from vdvae_jax.convert.convert import convert
-from vdvae_jax.convert.state_dict import state_dict_entries
-from vdvae_jax.convert.torch_checkpoint import ConversionError
+from vdvae_jax.convert.state_dict import StateDictMismatch, check_state_dict, state_dict_entries
+from vdvae_jax.convert.torch_checkpoint import ConversionError, mismatch_hint
 from vdvae_jax.hparams import PRESETS, get_preset
 from vdvae_jax.model import api
 from vdvae_jax.model.checkpoint import load_pretrained
@@ -66,7 +67,9 @@ def manifest_state_dict(name, seed=0):
   return {k: torch.randn(*s, generator=gen) * 0.01 for k, s, _ in m['state_dict']}
 
 
-@pytest.mark.parametrize('name', sorted(PRESETS))
+# Files of full-size checkpoints for two presets (each takes ~10-20 s of saving and reloading);
+# every preset's key and shape accounting is checked without files below and in test_presets.
+@pytest.mark.parametrize('name', ['cifar10', 'ffhq256'])
 def test_manifest_state_dicts_convert_and_fail_cleanly(name, tmp_path):
   sd = manifest_state_dict(name)
   hps = get_preset(name)
@@ -98,6 +101,37 @@ def test_manifest_state_dicts_convert_and_fail_cleanly(name, tmp_path):
   fails(wrong, r'wrongly shaped keys \(1\): encoder\.in_conv\.bias has \(7,\)')
   other = 'cifar10' if name != 'cifar10' else 'imagenet32'
   fails(sd, f"fits preset '{name}' exactly", get_preset(other))
+
+
+@pytest.mark.parametrize('name', sorted(PRESETS))
+def test_every_preset_accounts_for_every_key(name):
+  """The checks convert() runs on a checkpoint's shapes, on every official manifest: exact
+  match, then one missing, one unexpected and one wrongly shaped key, and another preset's."""
+  p = ref.REFERENCE_DIR / f'manifest_{name}.json'
+  if not p.exists():
+    pytest.skip(f'{p} not found')
+  with open(p) as f:
+    shapes = {k: tuple(s) for k, s, _ in json.load(f)['state_dict']}
+  hps = get_preset(name)
+
+  def check(sh, hps_=hps):
+    check_state_dict(sh, hps_, hint=mismatch_hint(sh, hps_))
+
+  check(shapes)
+  keys = list(shapes)
+  with pytest.raises(StateDictMismatch, match=r'missing keys \(1\): ' + re.escape(keys[7])):
+    check({k: v for k, v in shapes.items() if k != keys[7]})
+  with pytest.raises(StateDictMismatch, match=r'unexpected keys \(1\): decoder\.extra'):
+    check({**shapes, 'decoder.extra.weight': (3,)})
+  with pytest.raises(StateDictMismatch, match=r'wrongly shaped keys \(1\): '
+                     + re.escape(keys[-1]) + r' has \(7,\)'):
+    check({**shapes, keys[-1]: (7,)})
+  for other in sorted(set(PRESETS) - {name}):
+    if get_preset(other).enc_blocks == hps.enc_blocks and \
+        get_preset(other).dec_blocks == hps.dec_blocks:
+      continue
+    with pytest.raises(StateDictMismatch, match=f"fits preset '{name}' exactly"):
+      check(shapes, get_preset(other))
 
 
 def test_cli_errors_and_refusals(tmp_path):
