@@ -65,6 +65,36 @@ def test_zero_gates_leave_blocks_below_the_top_unchanged():
   assert not np.array_equal(out2['stats'][j]['pm'], base['stats'][j]['pm'])
 
 
+@pytest.mark.parametrize('gate', ['scalar', 'channel'])
+def test_vdvae_sr_scanned_decoder_is_the_same_function(gate, monkeypatch):
+  """Under scan_blocks + remat the hooked posterior pass keeps its scanned runs (the hooks take
+  the block index traced): same conditional ELBO and gradients as the unrolled pass, with
+  non-zero gates and a top block inside a run of two."""
+  from vdvae_jax.model.decoder import Decoder
+  hps = TINY.replace(dec_blocks='1x2,4m1,4x2,8m4,8x1,16m8,16x1')
+  sr = SRSettings(method='vdvae_sr', scale=4, lr_enc_blocks=LR_BLOCKS, condition='depth',
+                  gate=gate)
+  assert len(sr.conditioned_blocks(hps)) >= 2
+  params = perturbed(sr_api.init_params(hps, sr, jax.random.key(3)), seed=4, scale=0.1)
+  batch = {'image': images(2, 16), 'lr': images(2, 4, 1)}
+  hooked_scans = []
+  orig = Decoder._scan_posterior
+  monkeypatch.setattr(Decoder, '_scan_posterior', lambda self, *a: (
+      hooked_scans.append(a[-1] is not None), orig(self, *a))[1])
+  out = {}
+  for name, h in (('unrolled', hps),
+                  ('scanned', hps.replace(scan_blocks=True, remat=True, conv_impl='custom_vjp'))):
+    (loss, _), g = jax.jit(jax.value_and_grad(sr_api.sr_loss(h, sr), has_aux=True))(
+        params, batch, jax.random.key(0))
+    out[name] = (loss, g)
+  assert hooked_scans and all(hooked_scans)     # every run of the conditional pass was a scan
+  np.testing.assert_allclose(out['scanned'][0], out['unrolled'][0], rtol=1e-6)
+  ga, gb = jax.tree.leaves(out['scanned'][1]), jax.tree.leaves(out['unrolled'][1])
+  for a, b in zip(ga, gb):
+    assert np.max(np.abs(a - b)) <= 1e-4 * np.max(np.abs(b)) + 1e-9
+  assert all(np.any(out['scanned'][1][k] != 0) for k in out['scanned'][1] if k.startswith('gate_'))
+
+
 def test_diverse_with_ky_zero_is_the_prior_sampler():
   sr = SRSettings(method='diverse', scale=4, lr_enc_blocks=LR_BLOCKS, ky=0)
   pre = perturbed(tiny_params())

@@ -32,10 +32,15 @@ class DecoderHooks(NamedTuple):
   block_input(i, x) -> x         replace/modify block i's input state (after the mix-in)
   prior(i, x, pm, pv) -> (pm, pv) replace block i's prior mean / log-std
   latent(i, x) -> z or None      prior pass only: block i's z (None: draw from the prior)
+
+  traced_index: block_input and prior also accept i as a traced int32 scalar (they use jnp ops
+  on it and call no Flax module), so the posterior pass can keep its scanned structure
+  (hps.scan_blocks); otherwise a hooked pass runs unrolled with Python ints.
   """
   block_input: Optional[Callable] = None
   prior: Optional[Callable] = None
   latent: Optional[Callable] = None
+  traced_index: bool = False
 
 
 class DecBlock(nn.Module):
@@ -143,7 +148,8 @@ class Decoder(nn.Module):
     xs = self._initial_xs(n, dtype)
     stats = []
     scanned = {}
-    if self.hps.scan_blocks and hooks is None and not self.is_initializing():
+    if self.hps.scan_blocks and (hooks is None or hooks.traced_index) \
+        and not self.is_initializing():
       # A mix-in block is a run of its own (its input is formed before the scan).
       scanned = {s: e for s, e in runs([r if m is None else (i, m) for i, (r, m)
                                          in enumerate(self.hps.decoder_layers)], min_len=1)}
@@ -153,7 +159,7 @@ class Decoder(nn.Module):
       if i in scanned:                       # a run of identical blocks: one scan
         end = scanned[i]
         x, run_stats = self._scan_posterior(i, end, self._block_input(xs, block, n, dtype),
-                                            acts[block.res], eps)
+                                            acts[block.res], eps, hooks)
         xs[block.res] = x
         stats += run_stats
         i = end
@@ -167,20 +173,25 @@ class Decoder(nn.Module):
       i += 1
     return self.final(xs[self.hps.image_size]), stats
 
-  def _scan_posterior(self, start: int, end: int, x: jax.Array, acts: jax.Array, eps):
-    """Posterior pass of the identical blocks [start, end) as one lax.scan."""
+  def _scan_posterior(self, start: int, end: int, x: jax.Array, acts: jax.Array, eps,
+                      hooks: Optional[DecoderHooks] = None):
+    """Posterior pass of the identical blocks [start, end) as one lax.scan (hooks, if any, take
+    the block index traced)."""
     hps = self.hps
     res = hps.decoder_layers[start][0]
     block = DecBlock(hps, res, None, hps.n_dec_blocks, in_scan=True, parent=None)  # explicit params
     params = stack([self.variables['params'][f'dec_blocks_{k}'] for k in range(start, end)])
-    e = jnp.stack(eps[start:end]) if eps is not None else jnp.arange(start, end)
+    per_block = (jnp.arange(start, end, dtype=jnp.int32),
+                 jnp.stack(eps[start:end]) if eps is not None else None)
 
-    def body(x_in, p, e_k):
+    def body(x, p, inputs):
+      i, e_k = inputs                                        # block index (traced), its noise
+      x_in = x if hooks is None or hooks.block_input is None else hooks.block_input(i, x)
       x_out, z, kl, (qm, qv, pm, pv) = block.apply(
-          {'params': p}, x_in, acts, None if eps is None else e_k, method=DecBlock.posterior)
+          {'params': p}, x_in, acts, e_k, self._prior_hook(hooks, i), method=DecBlock.posterior)
       return x_out, dict(z=z, kl=kl, qm=qm, qv=qv, pm=pm, pv=pv, x_in=x_in, x=x_out)
 
-    x, ys = scan_run(body, x, params, e, remat_policy(hps))
+    x, ys = scan_run(body, x, params, per_block, remat_policy(hps))
     return x, [jax.tree.map(lambda a: a[k], ys) for k in range(end - start)]
 
   def decode(self, n: int, latents: Sequence[jax.Array] = (),

@@ -39,22 +39,30 @@ class VDVAESR(nn.Module):
                   for j in self.sr.conditioned_blocks(hps)}
 
   def hooks(self, g: dict[int, jax.Array]) -> DecoderHooks:
+    """Decoder hooks for LR activations g {r: [B,r,r,w_r]}. They take the block index i as a
+    Python int or a traced int32 (scanned runs of blocks): per resolution r, a table of the
+    gates of r's blocks (zero for unconditioned and other blocks; x + 0 g_r is x exactly)."""
     layers = self.hps.decoder_layers
+    r0 = layers[0][0]
+    top_pm, top_pv = jnp.split(self.top_prior(g[r0]), 2, axis=-1)   # p(z_0 | y), eq. 10
+    shape = lambda r: () if self.sr.gate == 'scalar' else (self.hps.width_at(r),)  # noqa: E731
+    tables = {r: jnp.stack([self.gates[j] if j in self.gates and layers[j][0] == r
+                            else jnp.zeros(shape(r), g[r].dtype) for j in range(len(layers))])
+              for r in g if r in {res for res, _ in layers}}        # {r: [n_blocks, (w_r)]}
 
     def block_input(i, x):
-      r = layers[i][0]
-      if i == 0:
-        return g[r]                                          # h~_0 = g_0
-      if i in self.gates:
-        return x + self.gates[i] * g[r]                      # h~_j = h_j + alpha_j g_j
-      return x
+      r = x.shape[1]
+      if r not in tables:                                    # no LR activation at r
+        return x
+      x = x + tables[r][i] * g[r]                            # h~_j = h_j + alpha_j g_j
+      return jnp.where(i == 0, g[r], x) if r == r0 else x    # h~_0 = g_0
 
     def prior(i, x, pm, pv):
-      if i != 0:
+      if x.shape[1] != r0:
         return pm, pv
-      return tuple(jnp.split(self.top_prior(g[layers[0][0]]), 2, axis=-1))
+      return jnp.where(i == 0, top_pm, pm), jnp.where(i == 0, top_pv, pv)
 
-    return DecoderHooks(block_input=block_input, prior=prior)
+    return DecoderHooks(block_input=block_input, prior=prior, traced_index=True)
 
   def __call__(self, x_input: jax.Array, x_target: jax.Array, y_input: jax.Array,
                eps: Optional[Sequence[jax.Array]] = None) -> dict:
