@@ -2,6 +2,8 @@
 
   python benchmarks/benchmark.py --preset ffhq256 --batch 1
   python benchmarks/benchmark.py --preset imagenet32 --batch 8 --cases train --json out.json
+  python benchmarks/benchmark.py --config configs/div2k_x4.py --cases train --scan --remat \
+      --conv_impl custom_vjp          # the train step of a config's task (here VDVAE-SR)
 
 Each case runs in two processes: one compiles it (trace + lower + compile time, its peak RSS,
 XLA's buffer sizes) and fills a temporary JAX compilation cache; the other loads the program
@@ -55,7 +57,7 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
 def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
              temperature: float, remat: bool = False, scan: bool = False,
              conv_impl: str = 'lax', remat_policy: str = 'recompute_all',
-             phase: str = 'compile') -> dict:
+             phase: str = 'compile', config_path: str = '') -> dict:
   """Measure one case in this process: its compilation (phase 'compile') or its steps, with the
   program loaded from the compilation cache the compile phase filled (phase 'run')."""
   import jax
@@ -70,21 +72,40 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   from vdvae_jax.train.state import TrainState
   from vdvae_jax.train.step import make_train_step
 
-  hps = get_preset(preset).replace(remat=remat, scan_blocks=scan, conv_impl=conv_impl,
-                                   remat_policy=remat_policy)
-  params = api.init_params(hps, jax.random.key(0))
-  images = jnp.asarray(np.random.RandomState(0).randint(
-      0, 256, (batch, hps.image_size, hps.image_size, 3)), jnp.uint8)
+  compute = dict(remat=remat, scan_blocks=scan, conv_impl=conv_impl, remat_policy=remat_policy)
+  rand = lambda n, r: jnp.asarray(np.random.RandomState(0).randint(  # noqa: E731
+      0, 256, (n, r, r, 3)), jnp.uint8)
+  if config_path:           # the training task of a config (e.g. an SR model), random init
+    from vdvae_jax.train.config import hparams_from_config, load_config_file
+    from vdvae_jax.train.tasks import make_task
+    config = load_config_file(config_path)
+    config.model.update(compute)
+    hps = hparams_from_config(config)
+    task = make_task(config, hps)
+    params = task.init_params(jax.random.key(0))
+    loss_fn, labels = task.loss_fn, task.labels(params)
+    images = rand(batch, hps.image_size)
+    data = {'image': images}
+    if task.lr_scale:
+      data['lr'] = rand(batch, hps.image_size // task.lr_scale)
+  else:
+    hps = get_preset(preset).replace(**compute)
+    params = api.init_params(hps, jax.random.key(0))
+    loss_fn, labels = elbo_loss(hps), None
+    images = rand(batch, hps.image_size)
+    data = {'image': images}
   if case == 'train':
     tx = make_optimizer(lr=hps.lr, warmup_iters=hps.warmup_iters, b1=hps.adam_beta1,
                         b2=hps.adam_beta2, eps=hps.adam_eps, wd=hps.wd, grad_clip=hps.grad_clip,
-                        skip_threshold=-1)
+                        skip_threshold=-1, labels=labels)
     state = TrainState.create(params, tx, jax.random.PRNGKey(0))
-    raw = make_train_step(elbo_loss(hps), tx, hps.ema_rate)
+    raw = make_train_step(loss_fn, tx, hps.ema_rate)
     fn = jax.jit(raw, donate_argnums=0, compiler_options=compiler_options(hps) or None)
-    args = (state, {'image': images})
+    args = (state, data)
     call = lambda c, a: c(*a)  # noqa: E731
     advance = lambda a, out: (out[0], a[1])  # noqa: E731
+  elif config_path:
+    raise ValueError('--config: only the train case')
   elif case == 'elbo':
     raw = elbo_eval(hps)
     fn = jax.jit(raw)
@@ -108,7 +129,7 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   t1 = time.perf_counter()
   compiled = lowered.compile()
   t2 = time.perf_counter()
-  out = dict(case=case, preset=preset, batch=batch, remat=remat, remat_policy=remat_policy,
+  out = dict(case=case, preset=config_path or preset, batch=batch, remat=remat, remat_policy=remat_policy,
              scan=scan, conv_impl=conv_impl, jax=jax.__version__, devices=str(jax.devices()))
   if phase == 'compile':
     mem = compiled.memory_analysis()
@@ -148,6 +169,9 @@ def main():
   ap.add_argument('--remat_policy', default='recompute_all', choices=list(REMAT_POLICIES))
   ap.add_argument('--scan', action='store_true', help='scan over runs of identical blocks')
   ap.add_argument('--conv_impl', default='lax', choices=CONV_IMPLS)
+  ap.add_argument('--config', default='',
+                  help="a training config file: benchmark its task's train step (e.g. an SR "
+                       'model, configs/div2k_x4.py), random init, model from the config')
   ap.add_argument('--json', default='')
   ap.add_argument('--child', default='', help=argparse.SUPPRESS)
   ap.add_argument('--phase', default='compile', help=argparse.SUPPRESS)
@@ -160,7 +184,8 @@ def main():
     jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
     jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
     r = run_case(args.child, args.preset, args.batch, args.warmup, args.repeats, args.temperature,
-                 args.remat, args.scan, args.conv_impl, args.remat_policy, args.phase)
+                 args.remat, args.scan, args.conv_impl, args.remat_policy, args.phase,
+                 args.config)
     print('RESULT ' + json.dumps(r))
     return
 
@@ -175,7 +200,7 @@ def main():
     cmd = [sys.executable, __file__, '--child', case, '--preset', args.preset, '--batch',
            str(args.batch), '--warmup', str(args.warmup), '--repeats', str(args.repeats),
            '--temperature', str(args.temperature), '--conv_impl', args.conv_impl,
-           '--remat_policy', args.remat_policy] + \
+           '--remat_policy', args.remat_policy, '--config', args.config] + \
         (['--remat'] if args.remat else []) + (['--scan'] if args.scan else [])
     r = {}
     with tempfile.TemporaryDirectory() as cache:   # compile, then run from the cache it fills
@@ -200,7 +225,7 @@ def main():
   opts = ', '.join(o for o, on in (('remat', args.remat), (args.remat_policy, args.remat),
                                     ('scan', args.scan),
                                     (args.conv_impl, args.conv_impl != 'lax')) if on)
-  print(f'\n{args.preset}, batch {args.batch}{", " + opts if opts else ""}\nrun GiB: peak RSS of '
+  print(f'\n{args.config or args.preset}, batch {args.batch}{", " + opts if opts else ""}\nrun GiB: peak RSS of '
         'a process that loads the compiled program from the cache and runs the steps; compile '
         'GiB: of the process that compiles it\n' + hdr)
   for r in results:
