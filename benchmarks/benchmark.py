@@ -217,8 +217,9 @@ def main():
       continue
     r['flops_per_s'] = r['flops'] / r['median_s']
     r['fraction_of_matmul_peak'] = r['flops_per_s'] / peak
-    r['reference_s'] = REFERENCE_S.get((args.preset, args.batch, case))
-    r['reference_peak_gib'] = REFERENCE_GIB.get((args.preset, args.batch, case))
+    ref_key = (None if args.config else args.preset, args.batch, case)   # presets only
+    r['reference_s'] = REFERENCE_S.get(ref_key)
+    r['reference_peak_gib'] = REFERENCE_GIB.get(ref_key)
     results.append(r)
   hdr = (f"{'case':7s} {'compile s':>9s} {'median s':>9s} {'official s':>10s} {'run GiB':>8s} "
          f"{'compile GiB':>11s} {'official GiB':>12s} {'GFLOP':>8s} {'GFLOP/s':>8s} {'% peak':>7s}")
