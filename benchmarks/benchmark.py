@@ -40,6 +40,22 @@ def peak_rss_gib() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def cpu_busy_fraction(seconds: float = 2.0):
+  """Fraction of all CPU time spent busy (not idle or waiting on I/O) over `seconds`, from
+  /proc/stat; None where that file does not exist."""
+  def sample():
+    with open('/proc/stat') as f:
+      v = [int(t) for t in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]                     # total, idle + iowait
+  try:
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+  except OSError:
+    return None
+  return 1.0 - (i1 - i0) / max(t1 - t0, 1)
+
+
 def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
   import jax
   import jax.numpy as jnp
@@ -190,8 +206,12 @@ def main():
     return
 
   load = os.getloadavg()[0]
-  idle = load < 0.5
-  print(f'load average {load:.2f} on {os.cpu_count()} cores: '
+  busy = cpu_busy_fraction()
+  # The load average also counts tasks waiting on I/O and decays over a minute (here it read
+  # 1.5 with every core idle); the CPU time actually used in the last 2 s decides.
+  idle = busy < 0.1 if busy is not None else load < 0.5
+  print(f'load average {load:.2f} on {os.cpu_count()} cores, CPU busy over the last 2 s: '
+        + (f'{100 * busy:.0f}%' if busy is not None else 'unknown') + ': '
         + ('idle' if idle else 'NOT IDLE -- timings are unreliable'))
   peak = matmul_peak_flops()
   print(f'measured float32 matmul peak: {peak / 1e9:.1f} GFLOP/s')
@@ -236,7 +256,8 @@ def main():
           f"{r['peak_rss_run_gib']:8.2f} {r['peak_rss_compile_gib']:11.2f} {ref_g:>12s} "
           f"{r['flops'] / 1e9:8.1f} "
           f"{r['flops_per_s'] / 1e9:8.1f} {100 * r['fraction_of_matmul_peak']:6.1f}%")
-  out = dict(load_average=load, idle=idle, matmul_peak_flops=peak, date=time.strftime('%Y-%m-%d'),
+  out = dict(load_average=load, cpu_busy=busy, idle=idle, matmul_peak_flops=peak,
+             date=time.strftime('%Y-%m-%d'),
              results=results)
   if args.json:
     with open(args.json, 'w') as f:

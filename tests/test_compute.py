@@ -1,6 +1,7 @@
 """The pieces behind the compute options: convolution formulations, the GELU derivative, loops
 of one block, compiler options and the FLOP counter of benchmarks/."""
 import math
+import os
 import pathlib
 import sys
 
@@ -16,6 +17,7 @@ from vdvae_jax.model.scan import compiler_options, isolate, runs
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'benchmarks'))
 from flops import count_flops  # noqa: E402
+from benchmark import cpu_busy_fraction  # noqa: E402
 
 
 @pytest.mark.parametrize('impl', ['im2col', 'custom_vjp'])
@@ -80,3 +82,17 @@ def test_flop_counter_counts_matmuls_convs_and_loop_bodies():
   assert count_flops(conv_lax, x, k) == 2 * (2 * 6 * 6 * 5) * (3 * 3 * 3)
   scanned = lambda x, y: jax.lax.scan(lambda c, _: (c @ y, None), x, None, length=7)[0]  # noqa
   assert count_flops(scanned, jnp.ones((4, 4)), jnp.ones((4, 4))) == 7 * 2 * 4 * 4 * 4
+
+
+def test_benchmark_idle_check_sees_a_busy_core():
+  """The benchmark's idle check measures CPU time used, not the load average."""
+  import subprocess
+  spin = subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+  try:
+    busy = cpu_busy_fraction(1.0)
+  finally:
+    spin.kill()
+    spin.wait()
+  if busy is None:
+    pytest.skip('no /proc/stat')
+  assert 0.5 / os.cpu_count() <= busy <= 1.0, busy     # one core of cpu_count() kept busy
