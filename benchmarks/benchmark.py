@@ -70,12 +70,10 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 5) -> float:
   return 2 * n**3 / best
 
 
-def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
-             temperature: float, remat: bool = False, scan: bool = False,
-             conv_impl: str = 'lax', remat_policy: str = 'recompute_all',
-             phase: str = 'compile', config_path: str = '') -> dict:
-  """Measure one case in this process: its compilation (phase 'compile') or its steps, with the
-  program loaded from the compilation cache the compile phase filled (phase 'run')."""
+def build_case(case: str, preset: str, batch: int, temperature: float, compute: dict,
+               config_path: str = ''):
+  """The jitted function of one case and its arguments: (raw, fn, args, call, advance, hps);
+  call(compiled, args) runs one step, advance(args, out) gives the next step's arguments."""
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -83,12 +81,12 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   from vdvae_jax.hparams import get_preset
   from vdvae_jax.model import api
   from vdvae_jax.model.scan import compiler_options
+  from vdvae_jax.train.host_memory import release_host_memory
   from vdvae_jax.train.losses import elbo_eval, elbo_loss
   from vdvae_jax.train.optimizer import make_optimizer
   from vdvae_jax.train.state import TrainState
   from vdvae_jax.train.step import make_train_step
 
-  compute = dict(remat=remat, scan_blocks=scan, conv_impl=conv_impl, remat_policy=remat_policy)
   rand = lambda n, r: jnp.asarray(np.random.RandomState(0).randint(  # noqa: E731
       0, 256, (n, r, r, 3)), jnp.uint8)
   if config_path:           # the training task of a config (e.g. an SR model), random init
@@ -140,11 +138,30 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   else:
     raise ValueError(case)
 
+  release_host_memory(clear_jax_caches=True)      # as the training loop does after init
+  return raw, fn, args, call, advance, hps
+
+
+def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
+             temperature: float, remat: bool = False, scan: bool = False,
+             conv_impl: str = 'lax', remat_policy: str = 'recompute_all',
+             phase: str = 'compile', config_path: str = '') -> dict:
+  """Measure one case in this process: its compilation (phase 'compile') or its steps, with the
+  program loaded from the compilation cache the compile phase filled (phase 'run')."""
+  import jax
+  import numpy as np
+
+  from vdvae_jax.train.host_memory import release_host_memory
+
+  compute = dict(remat=remat, scan_blocks=scan, conv_impl=conv_impl, remat_policy=remat_policy)
+  raw, fn, args, call, advance, hps = build_case(case, preset, batch, temperature, compute,
+                                                 config_path)
   t0 = time.perf_counter()
   lowered = fn.lower(*args)
   t1 = time.perf_counter()
   compiled = lowered.compile()
   t2 = time.perf_counter()
+  release_host_memory()          # the compiler's working memory, as the training loop does
   out = dict(case=case, preset=config_path or preset, batch=batch, remat=remat, remat_policy=remat_policy,
              scan=scan, conv_impl=conv_impl, jax=jax.__version__, devices=str(jax.devices()))
   if phase == 'compile':

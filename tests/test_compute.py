@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from vdvae_jax.hparams import get_preset
-from vdvae_jax.model.blocks import gelu
+from vdvae_jax.model.blocks import Block, Conv2d, gelu
 from vdvae_jax.model.conv import conv2d, conv_lax
 from vdvae_jax.model.scan import compiler_options, isolate, runs
+from vdvae_jax.train.host_memory import release_host_memory
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'benchmarks'))
 from flops import count_flops  # noqa: E402
@@ -38,6 +39,45 @@ def test_conv_formulations_match_lax_values_and_gradients(impl, shape):
 def test_conv_rejects_unknown_formulation():
   with pytest.raises(ValueError, match='custom_vjp'):
     conv2d(jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 3, 2, 2)), 'winograd')
+
+
+def test_conv_on_parts_is_the_conv_of_their_concatenation():
+  """Conv2d([a, b]) (1x1) has the kernel of Conv2d(concat(a, b)) and computes the same function
+  and gradients without building the concatenation."""
+  ka, kb, kp = jax.random.split(jax.random.key(0), 3)
+  a, b = jax.random.normal(ka, (2, 4, 4, 5)), jax.random.normal(kb, (2, 4, 4, 3))
+  conv = Conv2d(6, 1)
+  params = conv.init(kp, jnp.concatenate([a, b], -1))
+  assert jax.tree.map(jnp.shape, conv.init(kp, [a, b])) == jax.tree.map(jnp.shape, params)
+  params = jax.tree.map(lambda p: p + 0.1, params)          # a non-zero bias too
+  whole = lambda p, a, b: conv.apply(p, jnp.concatenate([a, b], -1))  # noqa: E731
+  parts = lambda p, a, b: conv.apply(p, [a, b])  # noqa: E731
+  np.testing.assert_allclose(parts(params, a, b), whole(params, a, b), rtol=1e-5, atol=1e-5)
+  loss = lambda f: lambda *x: jnp.sum(jnp.sin(f(*x)))  # noqa: E731
+  for g, g_ref in zip(jax.grad(loss(parts), (0, 1, 2))(params, a, b),
+                      jax.grad(loss(whole), (0, 1, 2))(params, a, b)):
+    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-5), g, g_ref)
+  with pytest.raises(ValueError, match='1x1'):
+    Conv2d(6, 3).init(kp, [a, b])
+  with pytest.raises(ValueError, match='residual'):
+    Block(4, 5, residual=True).init(kp, a, b)
+
+
+def test_release_host_memory_returns_freed_heap_pages():
+  """Memory freed in the middle of glibc's heap goes back to the OS only through malloc_trim."""
+  def rss_bytes():
+    with open('/proc/self/statm') as f:
+      return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+  if not os.path.exists('/proc/self/statm') or not release_host_memory():
+    pytest.skip('needs Linux with glibc')
+  keep, junk = [], []
+  for i in range(100_000):                      # ~200 MB in 2 KiB malloc chunks
+    (keep if i % 16 == 0 else junk).append(bytearray(2048))
+  del junk                                      # 15/16 freed, in holes between the kept chunks
+  before = rss_bytes()
+  release_host_memory()
+  assert before - rss_bytes() > 50 * 2**20, (before, rss_bytes())
+  del keep
 
 
 def test_gelu_is_exact_and_its_derivative_is_phi_plus_x_pdf():

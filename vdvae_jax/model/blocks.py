@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.ad_checkpoint import checkpoint_name
 
 from vdvae_jax.model.conv import conv2d
@@ -64,12 +65,25 @@ class Conv2d(nn.Module):
   impl: str = 'lax'         # formulation of k x k convs, see model/conv.py
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: Union[jax.Array, Sequence[jax.Array]]) -> jax.Array:
+    """x [B,H,W,C], or for a 1x1 conv a list of parts whose channel concatenation is the
+    input: the kernel is sliced per part instead, so the concatenation is never materialised."""
+    parts = list(x) if isinstance(x, (list, tuple)) else [x]
     k = self.kernel_size
-    kernel = self.param('kernel', torch_conv_init(self.scale), (k, k, x.shape[-1], self.features))
+    c_in = sum(p.shape[-1] for p in parts)
+    kernel = self.param('kernel', torch_conv_init(self.scale), (k, k, c_in, self.features))
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
+    if len(parts) == 1:
+      y = conv2d(parts[0], kernel, self.impl)
+    else:
+      if k != 1:
+        raise ValueError('a list input is only supported by 1x1 convolutions')
+      # conv(concat_i x_i, W) = sum_i x_i @ W[c_i : c_i + C_i]
+      offsets = np.cumsum([0] + [p.shape[-1] for p in parts])
+      y = sum(jnp.einsum('bhwc,cd->bhwd', p, kernel[0, 0, a:b])
+              for p, a, b in zip(parts, offsets[:-1], offsets[1:]))
     # Tagged for the 'save_convs' rematerialisation policy (model/scan.py).
-    return checkpoint_name(conv2d(x, kernel, self.impl) + bias, 'conv')
+    return checkpoint_name(y + bias, 'conv')
 
 
 def avg_pool(x: jax.Array, rate: int) -> jax.Array:
@@ -98,9 +112,13 @@ class Block(nn.Module):
   conv_impl: str = 'lax'
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, *more: jax.Array) -> jax.Array:
+    """x [B,H,W,C]; extra arrays `more` are concatenated to x on channels (non-residual blocks):
+    the first 1x1 conv takes the parts separately, so the concatenation is never built."""
     k = 3 if self.use_3x3 else 1
-    h = Conv2d(self.middle_width, 1, name='c1')(gelu(x))
+    if more and self.residual:
+      raise ValueError('a residual block takes one input')
+    h = Conv2d(self.middle_width, 1, name='c1')([gelu(p) for p in (x, *more)] if more else gelu(x))
     h = Conv2d(self.middle_width, k, impl=self.conv_impl, name='c2')(gelu(h))
     h = Conv2d(self.middle_width, k, impl=self.conv_impl, name='c3')(gelu(h))
     last_scale = 0.0 if self.zero_last else self.last_scale

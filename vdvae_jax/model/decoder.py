@@ -75,7 +75,8 @@ class DecBlock(nn.Module):
   def posterior(self, x: jax.Array, acts: jax.Array, eps: Optional[jax.Array],
                 prior_hook: Optional[Callable] = None):
     """Posterior pass: returns (new state, z, kl). eps=None takes z at the posterior mean."""
-    qm, qv = jnp.split(self.enc(jnp.concatenate([x, acts], axis=-1)), 2, axis=-1)
+    # q(z | x, acts): the block's input is concat(x, acts), taken in parts (blocks.Block)
+    qm, qv = jnp.split(self.enc(x, acts), 2, axis=-1)
     pm, pv, x_pp = self._prior(x)
     if prior_hook is not None:
       pm, pv = prior_hook(x, pm, pv)

@@ -21,6 +21,7 @@ from vdvae_jax.model.scan import compiler_options
 from vdvae_jax.train import parallel
 from vdvae_jax.train.checkpoints import RunCheckpointer
 from vdvae_jax.train.config import ConfigError, check_config, hparams_from_config
+from vdvae_jax.train.host_memory import compile_and_release, release_host_memory
 from vdvae_jax.train.logging import RunLogger
 from vdvae_jax.train.optimizer import make_optimizer, warmup_schedule
 from vdvae_jax.train.state import TrainState
@@ -109,6 +110,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     state = ckpt.restore(start, state, train_iter)
     print(f'resumed from {ckpt.directory}/{start}')
   start = int(state.step)
+  # The op-by-op initialisation compiled hundreds of small programs; give their memory back.
+  release_host_memory(clear_jax_caches=True)
 
   train_step = parallel.jit_data_parallel(make_train_step(task.loss_fn, tx, hps.ema_rate), mesh,
                                           compiler_options=compiler_options(hps))
@@ -119,12 +122,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   logger = RunLogger(workdir)
   t = config.train
   window: dict[str, list] = {}
+  compiled_step = None
 
   bar = tqdm(range(start, t.steps), initial=start, total=t.steps, desc='train', unit='step',
              disable=not t.progress_bar or jax.process_index() != 0, dynamic_ncols=True)
   for step in bar:
     batch = parallel.global_batch(next(train_iter), mesh)
-    state, metrics = train_step(state, batch)
+    if compiled_step is None:     # batches have one shape: compile once, free the compiler's memory
+      compiled_step = compile_and_release(train_step, state, batch)
+    state, metrics = compiled_step(state, batch)
     for k, v in metrics.items():
       if k not in ('skipped', 'skipped_updates'):
         window.setdefault(k, []).append(v)
