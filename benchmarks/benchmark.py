@@ -11,8 +11,10 @@ from that cache and runs it (median time of the timed calls after warm-up, peak 
 whole process: Python, JAX, inputs, state and the step). Also reported: the matmul and
 convolution FLOPs of one call, counted on the jaxpr (benchmarks/flops.py; XLA's cost analysis
 counts a loop body once), and the achieved FLOP/s against a measured float32 matmul peak of
-this machine. The script first checks that the machine is idle (1-minute load average) and
-says so when it is not. Random initialisation, random images.
+this machine. The script first checks that the machine is idle (CPU time used over 2 s, from
+/proc/stat) and says so when it is not. Random initialisation, random images. Both processes
+return freed host memory to the OS after initialising and after compiling or loading the
+program, as the training loop does (vdvae_jax/train/host_memory.py).
 
 Reference (official PyTorch code, this 2-core CPU, medians): ffhq256 batch 1 train 26.9 s (22-28),
 ELBO 7.9 s, sample 3.4 s; imagenet32 batch 8 train 17.8 s; cifar10 batch 16 train 11.7 s, ELBO 4.3 s.

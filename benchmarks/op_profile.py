@@ -7,8 +7,9 @@ Compiles the case of benchmarks/benchmark.py, runs it once to warm up, then once
 jax.profiler with a Perfetto trace. XLA:CPU records one event per executed operation (thunk),
 each loop iteration separately; the summary takes each event's self time (its duration minus
 the events nested in it on the same thread), groups the operations by what they compute
-(convolution, matmul, copy/transpose, reduction, elementwise, loop control), and lists the
-operations that took longest with their HLO output shape. Times are summed over threads, so on
+(convolution, matmul, copy/transpose, reduction, elementwise, loop control) and by kind (the
+fusion's name without its number, e.g. all `multiply_erf_fusion`s), and lists the operations
+that took longest with their HLO output shape. Times are summed over threads, so on
 a machine running operations concurrently the total can exceed the step's wall time.
 """
 from __future__ import annotations
@@ -63,7 +64,7 @@ def category(name: str, hlo: tuple) -> str:
     return 'matmul / library fusion'
   if op in ('while', 'conditional', 'call'):
     return 'loop control'
-  if root in ('transpose', 'copy'):
+  if root in ('transpose', 'copy') or name.startswith(('copy', 'transpose')):
     return 'copy / transpose'
   if root in ('dynamic-update-slice', 'dynamic-slice', 'slice', 'concatenate', 'pad'):
     return 'slice / pad / update / concat'
@@ -114,6 +115,14 @@ def summarise(trace_dir: str, hlo_text: str, top: int) -> dict:
   print(f'operation time summed over threads: {total / 1e6:.2f} s')
   for c, t in sorted(cats.items(), key=lambda kv: -kv[1]):
     print(f'  {c:24s} {t / 1e6:8.2f} s {100 * t / max(total, 1):5.1f}%')
+  kinds = collections.defaultdict(lambda: [0.0, 0])    # fusion kind: name without its number
+  for n, (t, count) in times.items():
+    kind = re.sub(r'\.\d+$', '', n)
+    kinds[kind][0] += t
+    kinds[kind][1] += count
+  print(f'\n{"operation kind":40s} {"calls":>6s} {"self s":>8s} {"%":>5s}')
+  for kind, (t, count) in sorted(kinds.items(), key=lambda kv: -kv[1][0])[:top]:
+    print(f'{kind[:40]:40s} {count:6d} {t / 1e6:8.3f} {100 * t / max(total, 1):5.1f}')
   print(f'\n{"operation":40s} {"calls":>6s} {"self s":>8s} {"%":>5s}  category, HLO output')
   rows = sorted(times.items(), key=lambda kv: -kv[1][0])[:top]
   for n, (t, count) in rows:
@@ -121,6 +130,7 @@ def summarise(trace_dir: str, hlo_text: str, top: int) -> dict:
     print(f'{n[:40]:40s} {count:6d} {t / 1e6:8.3f} {100 * t / max(total, 1):5.1f}  '
           f'{category(n, hlo)}, {shape[:70]}')
   return dict(total_s=total / 1e6, categories_s={c: t / 1e6 for c, t in cats.items()},
+              kinds_s={k: t / 1e6 for k, (t, _) in kinds.items()},
               top=[dict(name=n, calls=c, self_s=t / 1e6, hlo_shape=instrs.get(n, ('?',))[0])
                    for n, (t, c) in rows])
 

@@ -19,6 +19,7 @@ from vdvae_jax.train.host_memory import release_host_memory
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'benchmarks'))
 from flops import count_flops  # noqa: E402
 from benchmark import cpu_busy_fraction  # noqa: E402
+from op_profile import category, parse_hlo, self_times  # noqa: E402
 
 
 @pytest.mark.parametrize('impl', ['im2col', 'custom_vjp'])
@@ -122,6 +123,22 @@ def test_flop_counter_counts_matmuls_convs_and_loop_bodies():
   assert count_flops(conv_lax, x, k) == 2 * (2 * 6 * 6 * 5) * (3 * 3 * 3)
   scanned = lambda x, y: jax.lax.scan(lambda c, _: (c @ y, None), x, None, length=7)[0]  # noqa
   assert count_flops(scanned, jnp.ones((4, 4)), jnp.ones((4, 4))) == 7 * 2 * 4 * 4 * 4
+
+
+def test_op_profile_self_times_and_categories():
+  """The profile summary subtracts nested events per thread and names what an operation does."""
+  events = [dict(ph='X', name='while.1', ts=0, dur=100, pid=1, tid=1),
+            dict(ph='X', name='dot.2', ts=10, dur=30, pid=1, tid=1),
+            dict(ph='X', name='dot.2', ts=50, dur=20, pid=1, tid=1),
+            dict(ph='X', name='dot.2', ts=5, dur=50, pid=1, tid=2),      # another thread
+            dict(ph='i', name='marker', ts=1, pid=1, tid=1)]
+  t = self_times(events)
+  assert t['while.1'] == [50.0, 1] and t['dot.2'] == [100.0, 3]
+  f = jax.jit(lambda a, b: jnp.tanh(a @ b).sum(0))
+  a = jnp.ones((64, 64))
+  hlo = parse_hlo(f.lower(a, a).compile().as_text())
+  cats = {category(n, hlo) for n in hlo[0]}
+  assert 'matmul / library fusion' in cats or 'convolution' in cats, cats
 
 
 def test_benchmark_idle_check_sees_a_busy_core():
