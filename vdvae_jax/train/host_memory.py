@@ -2,7 +2,7 @@
 
 On CPU, XLA's compiler and the buffers of a step are allocated with malloc, and glibc keeps
 freed memory in its heaps, so a process stays as large as its largest moment so far: compiling
-the ffhq256 training step leaves ~4.8 GiB that the step's own 5.6 GiB of temporaries then come on
+the ffhq256 training step leaves ~4.8 GiB that the step's own 4.7 GiB of temporaries then come on
 top of, and the ~500 small programs that initialise a model op by op (model/api.init_params)
 hold another 0.7 GiB. `release_host_memory` returns that memory between those phases.
 """
