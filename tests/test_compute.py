@@ -14,7 +14,7 @@ from vdvae_jax.hparams import get_preset
 from vdvae_jax.model.blocks import Block, Conv2d, gelu
 from vdvae_jax.model.conv import conv2d, conv_lax
 from vdvae_jax.model.scan import compiler_options, isolate, runs
-from vdvae_jax.train.host_memory import release_host_memory
+from vdvae_jax.train.host_memory import ReleasingCompiler, release_host_memory
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'benchmarks'))
 from flops import count_flops  # noqa: E402
@@ -79,6 +79,17 @@ def test_release_host_memory_returns_freed_heap_pages():
   release_host_memory()
   assert before - rss_bytes() > 50 * 2**20, (before, rss_bytes())
   del keep
+
+
+def test_releasing_compiler_compiles_once_per_signature():
+  f = jax.jit(lambda x, y: (x * y).sum())
+  step = ReleasingCompiler(f)
+  a, b = jnp.arange(6.0), jnp.ones(6)
+  assert step(a, b) == f(a, b) and step(a + 1, b) == f(a + 1, b)
+  assert step.compiles == 1
+  assert step(jnp.ones(3), jnp.ones(3)) == 3.0            # a new shape: compiled again
+  assert step(jnp.ones(3, jnp.int32), jnp.ones(3, jnp.int32)) == 3
+  assert step.compiles == 3
 
 
 def test_gelu_is_exact_and_its_derivative_is_phi_plus_x_pdf():

@@ -100,11 +100,12 @@ def evaluate_vdvae(o, params, hps, temps, out_dir) -> dict:
   config = _workdir_config(o.workdir)
   from vdvae_jax.train import parallel
   from vdvae_jax.train.loop import evaluate, make_loaders
+  from vdvae_jax.train.host_memory import ReleasingCompiler
   from vdvae_jax.train.losses import elbo_eval
   from vdvae_jax.data.images import save_image
   mesh = parallel.make_mesh()
   _, loader = make_loaders(config, hps, mesh, config.seed)
-  step = jax.jit(elbo_eval(hps))
+  step = ReleasingCompiler(jax.jit(elbo_eval(hps)))     # compiler memory freed before it runs
   n_batches = o.eval_batches or config.train.eval_batches
   res = evaluate(params, loader, step, mesh, n_batches, 0)
   kl = np.asarray(res['kl_per_block'])

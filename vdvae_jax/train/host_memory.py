@@ -15,6 +15,7 @@ import gc
 from typing import Optional
 
 import jax
+import jax.numpy as jnp
 
 
 @functools.lru_cache(maxsize=None)
@@ -51,3 +52,28 @@ def compile_and_release(jitted, *args):
   compiled = jitted.lower(*args).compile()
   release_host_memory()
   return compiled
+
+
+class ReleasingCompiler:
+  """Calls `jitted`, compiling it ahead of the first call for each argument signature (shapes,
+  dtypes, shardings) with compile_and_release, so no compiler memory stays under the buffers
+  of the runs. `compiles` counts the programs compiled."""
+
+  def __init__(self, jitted):
+    self.jitted = jitted
+    self.compiled: dict = {}
+    self.compiles = 0
+
+  @staticmethod
+  def _signature(args) -> tuple:
+    leaves, treedef = jax.tree.flatten(args)
+    return (treedef,) + tuple((jnp.shape(a), jnp.result_type(a), getattr(a, 'sharding', None))
+                              for a in leaves)
+
+  def __call__(self, *args):
+    key = self._signature(args)
+    fn = self.compiled.get(key)
+    if fn is None:
+      fn = self.compiled[key] = compile_and_release(self.jitted, *args)
+      self.compiles += 1
+    return fn(*args)

@@ -21,7 +21,7 @@ from vdvae_jax.model.scan import compiler_options
 from vdvae_jax.train import parallel
 from vdvae_jax.train.checkpoints import RunCheckpointer
 from vdvae_jax.train.config import ConfigError, check_config, hparams_from_config
-from vdvae_jax.train.host_memory import compile_and_release, release_host_memory
+from vdvae_jax.train.host_memory import ReleasingCompiler, release_host_memory
 from vdvae_jax.train.logging import RunLogger
 from vdvae_jax.train.optimizer import make_optimizer, warmup_schedule
 from vdvae_jax.train.state import TrainState
@@ -113,24 +113,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   # The op-by-op initialisation compiled hundreds of small programs; give their memory back.
   release_host_memory(clear_jax_caches=True)
 
-  train_step = parallel.jit_data_parallel(make_train_step(task.loss_fn, tx, hps.ema_rate), mesh,
-                                          compiler_options=compiler_options(hps))
-  eval_step = jax.jit(task.eval_fn, in_shardings=(parallel.replicated(mesh),
-                                                  parallel.data_sharded(mesh),
-                                                  parallel.replicated(mesh)))
+  # Both compiled ahead of their first call, the compiler's memory freed before they run.
+  train_step = ReleasingCompiler(parallel.jit_data_parallel(
+      make_train_step(task.loss_fn, tx, hps.ema_rate), mesh,
+      compiler_options=compiler_options(hps)))
+  eval_step = ReleasingCompiler(jax.jit(task.eval_fn, in_shardings=(
+      parallel.replicated(mesh), parallel.data_sharded(mesh), parallel.replicated(mesh))))
   schedule = warmup_schedule(hps.lr, hps.warmup_iters)
   logger = RunLogger(workdir)
   t = config.train
   window: dict[str, list] = {}
-  compiled_step = None
 
   bar = tqdm(range(start, t.steps), initial=start, total=t.steps, desc='train', unit='step',
              disable=not t.progress_bar or jax.process_index() != 0, dynamic_ncols=True)
   for step in bar:
     batch = parallel.global_batch(next(train_iter), mesh)
-    if compiled_step is None:     # batches have one shape: compile once, free the compiler's memory
-      compiled_step = compile_and_release(train_step, state, batch)
-    state, metrics = compiled_step(state, batch)
+    state, metrics = train_step(state, batch)
     for k, v in metrics.items():
       if k not in ('skipped', 'skipped_updates'):
         window.setdefault(k, []).append(v)
