@@ -90,6 +90,7 @@ def test_releasing_compiler_compiles_once_per_signature():
   assert step(jnp.ones(3), jnp.ones(3)) == 3.0            # a new shape: compiled again
   assert step(jnp.ones(3, jnp.int32), jnp.ones(3, jnp.int32)) == 3
   assert step.compiles == 3
+  assert step(a, b) == f(a, b) and step.compiles == 3      # back to the first: no recompile
 
 
 def test_gelu_is_exact_and_its_derivative_is_phi_plus_x_pdf():

@@ -118,7 +118,7 @@ class Block(nn.Module):
     k = 3 if self.use_3x3 else 1
     if more and self.residual:
       raise ValueError('a residual block takes one input')
-    h = Conv2d(self.middle_width, 1, name='c1')([gelu(p) for p in (x, *more)] if more else gelu(x))
+    h = Conv2d(self.middle_width, 1, name='c1')([gelu(p) for p in (x, *more)])
     h = Conv2d(self.middle_width, k, impl=self.conv_impl, name='c2')(gelu(h))
     h = Conv2d(self.middle_width, k, impl=self.conv_impl, name='c3')(gelu(h))
     last_scale = 0.0 if self.zero_last else self.last_scale
