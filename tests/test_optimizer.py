@@ -103,3 +103,25 @@ def test_plateau_decay_scales_the_update():
     sizes.append(float(jnp.abs(upd['w'][0])))
   assert sizes[1] == pytest.approx(sizes[0], rel=1e-3), sizes       # no decay before patience
   assert sizes[-1] <= sizes[0] * 0.5 * (1 + 1e-3), sizes             # decayed at least once
+
+
+def test_frozen_parameters_take_no_update_and_no_part_in_the_norm():
+  """labels='freeze': zero update, no weight decay, no Adam state; the norm (and so clipping and
+  skipping) counts the trainable gradients only, as torch's clip_grad_norm_ over parameters
+  with requires_grad."""
+  tx = make_optimizer(**{**HP, 'warmup_iters': 0}, labels={'a': 'train', 'b': 'freeze'})
+  params = {'a': jnp.asarray([3.0, 4.0]), 'b': jnp.asarray([1.0, 2.0, 3.0])}
+  st = tx.init(params)
+  assert skip_state(st).inner[1].mu.shape == (2,)            # Adam state for 'a' only
+  grads = {'a': jnp.asarray([0.3, 0.4]), 'b': jnp.asarray([1e6, 1e6, 1e6])}
+  upd, st = tx.update(grads, st, params, loss=jnp.float32(1.0))
+  assert not bool(skip_state(st).last_skipped)               # 1e6 in 'b' would exceed 10
+  np.testing.assert_allclose(skip_state(st).grad_norm, 0.5, rtol=1e-6)
+  np.testing.assert_array_equal(upd['b'], np.zeros(3))
+  g = np.array([0.3, 0.4])
+  expected = -HP['lr'] * (g / (np.abs(g) + 1e-8) + HP['wd'] * np.array([3.0, 4.0]))
+  np.testing.assert_allclose(upd['a'], expected, rtol=1e-5)
+  with pytest.raises(ValueError, match='nothing to train'):
+    make_optimizer(**HP, labels={'a': 'freeze'}).init({'a': jnp.zeros(2)})
+  with pytest.raises(ValueError, match="'train' or 'freeze'"):
+    make_optimizer(**HP, labels={'a': 'frozen'}).init({'a': jnp.zeros(2)})
