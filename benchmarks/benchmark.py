@@ -111,6 +111,12 @@ def build_case(case: str, preset: str, batch: int, temperature: float, compute: 
     images = rand(batch, hps.image_size)
     data = {'image': images}
   if case == 'train':
+    # As the training loop: scanned runs of blocks held pre-stacked (model/layout.py).
+    from vdvae_jax.model.layout import stack_runs
+    from vdvae_jax.model.vae import scan_layout
+    layout = task.scan_layout if config_path else scan_layout(hps)
+    params = stack_runs(params, layout)
+    labels = None if labels is None else stack_runs(labels, layout)
     tx = make_optimizer(lr=hps.lr, warmup_iters=hps.warmup_iters, b1=hps.adam_beta1,
                         b2=hps.adam_beta2, eps=hps.adam_eps, wd=hps.wd, grad_clip=hps.grad_clip,
                         skip_threshold=-1, labels=labels)

@@ -70,7 +70,8 @@ def test_zero_gates_leave_blocks_below_the_top_unchanged():
 def test_vdvae_sr_scanned_decoder_is_the_same_function(gate, monkeypatch):
   """Under scan_blocks + remat the hooked posterior pass keeps its scanned runs (the hooks take
   the block index traced): same conditional ELBO and gradients as the unrolled pass, with
-  non-zero gates and a top block inside a run of two."""
+  non-zero gates and a top block inside a run of two, held pre-stacked (model/layout.py)."""
+  from vdvae_jax.model.layout import stack_runs, unstack_runs
   from vdvae_jax.model.decoder import Decoder
   hps = TINY.replace(dec_blocks='1x2,4m1,4x2,8m4,8x1,16m8,16x1')
   sr = SRSettings(method='vdvae_sr', scale=4, lr_enc_blocks=LR_BLOCKS, condition='depth',
@@ -85,9 +86,12 @@ def test_vdvae_sr_scanned_decoder_is_the_same_function(gate, monkeypatch):
   out = {}
   for name, h in (('unrolled', hps),
                   ('scanned', hps.replace(scan_blocks=True, remat=True, conv_impl='custom_vjp'))):
+    # the scanned pass with its runs pre-stacked, as the training loop holds them
+    p = stack_runs(params, sr_api.scan_layout(h, sr))
     (loss, _), g = jax.jit(jax.value_and_grad(sr_api.sr_loss(h, sr), has_aux=True))(
-        params, batch, jax.random.key(0))
-    out[name] = (loss, g)
+        p, batch, jax.random.key(0))
+    out[name] = (loss, unstack_runs(g))
+  assert 'dec_blocks_0_to_1' in p['vdvae']['decoder']
   assert hooked_scans and all(hooked_scans)     # every run of the conditional pass was a scan
   np.testing.assert_allclose(out['scanned'][0], out['unrolled'][0], rtol=1e-6)
   ga, gb = jax.tree.leaves(out['scanned'][1]), jax.tree.leaves(out['unrolled'][1])

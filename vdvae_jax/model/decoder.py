@@ -23,7 +23,14 @@ import jax.numpy as jnp
 from vdvae_jax.hparams import HParams
 from vdvae_jax.model.blocks import Conv2d, block_class, upsample_nearest
 from vdvae_jax.model.gaussian import draw_gaussian, gaussian_analytical_kl
-from vdvae_jax.model.scan import remat_policy, runs, scan_run, stack
+from vdvae_jax.model.layout import block_params, run_params
+from vdvae_jax.model.scan import remat_policy, runs, scan_run
+
+
+def decoder_runs(layers: list[tuple[int, Optional[int]]]) -> list[tuple[int, int]]:
+  """[start, end) of each loop under hps.scan_blocks: runs of blocks at one resolution; a
+  mix-in block is a run of its own (its input is formed before the loop)."""
+  return runs([r if m is None else (i, m) for i, (r, m) in enumerate(layers)], min_len=1)
 
 
 class DecoderHooks(NamedTuple):
@@ -128,6 +135,15 @@ class Decoder(nn.Module):
   def final(self, x: jax.Array) -> jax.Array:
     return x * self.gain + self.bias
 
+  def _call_block(self, i: int, method: str, *args, **kwargs):
+    """Block i's `method`, with its parameters from either layout (model/layout.py)."""
+    block = self.dec_blocks[i]
+    if self.is_initializing() or f'dec_blocks_{i}' in self.variables['params']:
+      return getattr(block, method)(*args, **kwargs)
+    free = DecBlock(self.hps, block.res, block.mixin, block.n_blocks, parent=None)
+    return free.apply({'params': block_params(self.variables['params'], 'dec_blocks_', i)},
+                      *args, method=getattr(DecBlock, method), **kwargs)
+
   def _hooked_input(self, hooks, i, xs, block, n, dtype):
     x = self._block_input(xs, block, n, dtype)
     if hooks is not None and hooks.block_input is not None:
@@ -151,9 +167,7 @@ class Decoder(nn.Module):
     scanned = {}
     if self.hps.scan_blocks and (hooks is None or hooks.traced_index) \
         and not self.is_initializing():
-      # A mix-in block is a run of its own (its input is formed before the scan).
-      scanned = {s: e for s, e in runs([r if m is None else (i, m) for i, (r, m)
-                                         in enumerate(self.hps.decoder_layers)], min_len=1)}
+      scanned = dict(decoder_runs(self.hps.decoder_layers))
     i = 0
     while i < len(self.dec_blocks):
       block = self.dec_blocks[i]
@@ -166,7 +180,7 @@ class Decoder(nn.Module):
         i = end
         continue
       x_in = self._hooked_input(hooks, i, xs, block, n, dtype)
-      x, z, kl, (qm, qv, pm, pv) = block.posterior(x_in, acts[block.res],
+      x, z, kl, (qm, qv, pm, pv) = self._call_block(i, 'posterior', x_in, acts[block.res],
                                                    None if eps is None else eps[i],
                                                    self._prior_hook(hooks, i))
       xs[block.res] = x
@@ -181,7 +195,7 @@ class Decoder(nn.Module):
     hps = self.hps
     res = hps.decoder_layers[start][0]
     block = DecBlock(hps, res, None, hps.n_dec_blocks, in_scan=True, parent=None)  # explicit params
-    params = stack([self.variables['params'][f'dec_blocks_{k}'] for k in range(start, end)])
+    params = run_params(self.variables['params'], 'dec_blocks_', start, end)
     per_block = (jnp.arange(start, end, dtype=jnp.int32),
                  jnp.stack(eps[start:end]) if eps is not None else None)
 
@@ -211,9 +225,9 @@ class Decoder(nn.Module):
       if z is None and hooks is not None and hooks.latent is not None:
         z = hooks.latent(i, x)
       if z is not None:
-        x, z, _ = block.prior_step(x, z=z)
+        x, z, _ = self._call_block(i, 'prior_step', x, z=z)
       else:
-        x, z, _ = block.prior_step(x, eps=None if eps is None else eps[i],
+        x, z, _ = self._call_block(i, 'prior_step', x, eps=None if eps is None else eps[i],
                                    log_t=None if log_t is None else log_t[i],
                                    prior_hook=self._prior_hook(hooks, i))
       xs[block.res] = x

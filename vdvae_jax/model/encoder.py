@@ -10,7 +10,13 @@ import jax.numpy as jnp
 
 from vdvae_jax.hparams import HParams, parse_layer_string
 from vdvae_jax.model.blocks import Conv2d, block_class
-from vdvae_jax.model.scan import isolate, remat_policy, runs, scan_run, stack
+from vdvae_jax.model.layout import block_params, run_params
+from vdvae_jax.model.scan import isolate, remat_policy, runs, scan_run
+
+
+def encoder_runs(layers: list[tuple[int, Optional[int]]]) -> list[tuple[int, int]]:
+  """[start, end) of each loop under hps.scan_blocks: runs of equal (resolution, down-rate)."""
+  return runs(list(layers), min_len=1)
 
 
 class Encoder(nn.Module):
@@ -33,7 +39,7 @@ class Encoder(nn.Module):
     acts = {x.shape[1]: x}
     scanned = {}
     if hps.scan_blocks and not self.is_initializing():
-      scanned = {start: end for start, end in runs([(r, d) for r, d in layers], min_len=1)}
+      scanned = dict(encoder_runs(layers))
     i = 0
     while i < len(layers):
       res, down_rate = layers[i]
@@ -48,13 +54,17 @@ class Encoder(nn.Module):
         i += 1
       elif i in scanned:                     # a run of identical blocks: one scan
         end = scanned[i]
-        params = stack([self.variables['params'][f'enc_blocks_{k}'] for k in range(i, end)])
+        params = run_params(self.variables['params'], 'enc_blocks_', i, end)
         block = make(parent=None)           # applied with explicit params
         x, _ = scan_run(lambda c, p, _: (block.apply({'params': p}, c), None), x, params,
                         jnp.arange(i, end), remat_policy(hps))
         i = end
-      else:
+      elif self.is_initializing() or f'enc_blocks_{i}' in self.variables['params']:
         x = make(block_class(hps), name=f'enc_blocks_{i}')(x)
+        i += 1
+      else:                                  # stacked layout (model/layout.py), unrolled
+        x = make(block_class(hps), parent=None).apply(
+            {'params': block_params(self.variables['params'], 'enc_blocks_', i)}, x)
         i += 1
       r = x.shape[1]
       if x.shape[-1] != hps.width_at(r):

@@ -1,16 +1,15 @@
 """Runs of identical residual blocks applied with `lax.scan` (hps.scan_blocks).
 
-The parameter tree keeps one entry per block (the official names); at apply time the parameters
-of a run are stacked and the run becomes one scan, whose body is checkpointed when hps.remat is
-set. On XLA:CPU only this form saves memory: jax.checkpoint in an unrolled chain is undone by the
-scheduler, under scan it is not.
+A run becomes one scan over its blocks' parameters stacked on a leading axis (pre-stacked in the
+training state, stacked at apply time otherwise: model/layout.py), whose body is checkpointed
+when hps.remat is set. On XLA:CPU only this form saves memory: jax.checkpoint in an unrolled
+chain is undone by the scheduler, under scan it is not.
 """
 from __future__ import annotations
 
 from typing import Callable, Hashable, Optional, Sequence
 
 import jax
-import jax.numpy as jnp
 
 
 def runs(keys: Sequence[Hashable], min_len: int = 2) -> list[tuple[int, int]]:
@@ -24,10 +23,6 @@ def runs(keys: Sequence[Hashable], min_len: int = 2) -> list[tuple[int, int]]:
       out.append((i, j))
     i = j
   return out
-
-
-def stack(trees: Sequence) -> object:
-  return jax.tree.map(lambda *a: jnp.stack(a), *trees)
 
 
 REMAT_POLICIES = {

@@ -12,12 +12,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vdvae_jax.hparams import HParams
-from vdvae_jax.model.decoder import Decoder, DecoderHooks
-from vdvae_jax.model.encoder import Encoder
+from vdvae_jax.hparams import HParams, parse_layer_string
+from vdvae_jax.model.decoder import Decoder, DecoderHooks, decoder_runs
+from vdvae_jax.model.encoder import Encoder, encoder_runs
+from vdvae_jax.model.layout import LayoutSpec
 from vdvae_jax.model.likelihood import dmol_nll
 
 LN2 = float(np.log(2.0))
+
+
+def scan_layout(hps: HParams, path: tuple = ()) -> LayoutSpec:
+  """The stacked layout (model/layout.py) of the VDVAE parameters at `path`: the runs that
+  hps.scan_blocks scans; empty without scan_blocks."""
+  if not hps.scan_blocks:
+    return {}
+  enc = parse_layer_string(hps.enc_blocks, field='enc_blocks')
+  return {path + ('encoder',): ('enc_blocks_', encoder_runs(enc)),
+          path + ('decoder',): ('dec_blocks_', decoder_runs(hps.decoder_layers))}
 
 
 class VDVAE(nn.Module):

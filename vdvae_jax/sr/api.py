@@ -13,9 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from vdvae_jax.data.preprocess import preprocess
-from vdvae_jax.hparams import HParams, HParamsError
+from vdvae_jax.hparams import HParams, HParamsError, parse_layer_string
 from vdvae_jax.model.api import Sample, log_temperatures, standard_normal_eps
+from vdvae_jax.model.encoder import encoder_runs
+from vdvae_jax.model.layout import LayoutSpec
 from vdvae_jax.model.likelihood import dmol_sample, dmol_uniforms, to_uint8
+from vdvae_jax.model.vae import scan_layout as vdvae_scan_layout
 from vdvae_jax.sr import baselines
 from vdvae_jax.sr.diverse import DiverseSR
 from vdvae_jax.sr.settings import BASELINES, SRSettings
@@ -57,6 +60,16 @@ def init_params(hps: HParams, sr: SRSettings, rng: jax.Array,
 def abstract_params(hps: HParams, sr: SRSettings) -> dict:
   """Shapes and dtypes of an SR model's parameter tree (no computation)."""
   return jax.eval_shape(lambda k: init_params(hps, sr, k), jax.random.key(0))
+
+
+def scan_layout(hps: HParams, sr: SRSettings) -> LayoutSpec:
+  """The stacked layout (model/layout.py) of an SR model's parameters under hps.scan_blocks:
+  the VDVAE's runs and the LR-encoder's."""
+  if sr.method in BASELINES or not hps.scan_blocks:
+    return {}
+  lr_enc = parse_layer_string(sr.lr_enc_blocks, field='sr.lr_enc_blocks')
+  return {**vdvae_scan_layout(hps, ('vdvae',)),
+          ('lr_encoder',): ('enc_blocks_', encoder_runs(lr_enc))}
 
 
 def trainable_labels(params: dict, sr: SRSettings) -> dict:

@@ -1,7 +1,8 @@
 """What a training run optimises: the unconditional VDVAE or one of the SR models.
 
 A Task bundles, for the loop: parameter initialisation (with `config.init_from`), the loss, the
-evaluation function, which parameters train, and the image grid logged periodically.
+evaluation function, which parameters train, the image grid logged periodically, and the runs of
+blocks the train state holds pre-stacked. Loss and evaluation accept either parameter layout.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 from vdvae_jax.hparams import HParams, HParamsError
 from vdvae_jax.model import api
 from vdvae_jax.model.checkpoint import CheckpointError, load_pretrained
+from vdvae_jax.model.vae import scan_layout as vdvae_scan_layout
 from vdvae_jax.train.config import ConfigError
 from vdvae_jax.train.logging import tile
 from vdvae_jax.train.losses import elbo_eval, elbo_loss
@@ -32,6 +34,8 @@ class Task:
   degradation: str = 'bicubic'
   sigma: Optional[float] = None
   sr: Any = None            # SRSettings of SR tasks
+  # runs of blocks the train state holds pre-stacked (model/layout.py); {} = per-block layout
+  scan_layout: dict = dataclasses.field(default_factory=dict)
 
 
 def sr_settings(config: ml_collections.ConfigDict):
@@ -63,7 +67,8 @@ def make_task(config: ml_collections.ConfigDict, hps: HParams) -> Task:
       from vdvae_jax.evaluate.figures import temperature_grid
       return temperature_grid(params, hps, config.train.sample_temperatures,
                               config.train.samples_per_temperature, rng)
-    return Task('vdvae', init, elbo_loss(hps), elbo_eval(hps), grid=grid)
+    return Task('vdvae', init, elbo_loss(hps), elbo_eval(hps), grid=grid,
+                scan_layout=vdvae_scan_layout(hps))
 
   from vdvae_jax.sr import api as sr_api
   try:
@@ -101,4 +106,5 @@ def make_task(config: ml_collections.ConfigDict, hps: HParams) -> Task:
               sr_api.sr_eval(hps, sr, config.sr.eval_temperature),
               labels=lambda params: sr_api.trainable_labels(params, sr), grid=grid,
               lr_scale=sr.scale, degradation=sr.degradation, sr=sr,
-              sigma=sr.sigma if sr.degradation == 'gaussian' else None)
+              sigma=sr.sigma if sr.degradation == 'gaussian' else None,
+              scan_layout=sr_api.scan_layout(hps, sr))
