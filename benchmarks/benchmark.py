@@ -129,8 +129,12 @@ def build_case(case: str, preset: str, batch: int, temperature: float, compute: 
   elif config_path:
     raise ValueError('--config: only the train case')
   elif case == 'elbo':
+    from vdvae_jax.model.layout import stack_runs
+    from vdvae_jax.model.vae import scan_layout
     raw = elbo_eval(hps)
     fn = jax.jit(raw)
+    # As eval.py: scanned runs of blocks pre-stacked (model/layout.py), per-block copies dropped
+    params = stack_runs(params, scan_layout(hps))
     args = (params, {'image': images}, jax.random.key(1))
     call, advance = (lambda c, a: c(*a)), (lambda a, out: a)
   elif case == 'sample':

@@ -51,6 +51,11 @@ def test_stack_and_unstack_are_inverse(params):
   assert jax.tree.structure(back) == jax.tree.structure(params)
   for x, y in zip(jax.tree.leaves(back), jax.tree.leaves(params)):
     np.testing.assert_array_equal(x, y)
+  abstract = api.abstract_params(RUNS)
+  assert jax.tree.map(lambda a: a.shape, stack_runs(abstract, spec)) == \
+      jax.tree.map(lambda a: a.shape, stacked)
+  assert jax.tree.structure(unstack_runs(stack_runs(abstract, spec))) == \
+      jax.tree.structure(abstract)
   labels = jax.tree.map(lambda _: 'train', params)
   assert set(jax.tree.leaves(stack_runs(labels, spec))) == {'train'}
   labels['decoder']['dec_blocks_4']['resnet']['c2']['kernel'] = 'freeze'

@@ -71,6 +71,10 @@ def test_scanned_runs_are_held_stacked_resume_and_export_per_block(tmp_path):
   resumed = train_and_evaluate(config(4), str(tmp_path / 'b'))
   for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  unrolled = config(6)
+  unrolled.model.scan_blocks = False          # per-block state: the checkpoint does not fit
+  with pytest.raises(ConfigError, match='does not fit the train state.*scan_blocks'):
+    train_and_evaluate(unrolled, str(tmp_path / 'b'))
   params, hps = load_pretrained(str(tmp_path / 'a' / 'pretrained'))
   assert jax.tree.structure(params) == jax.tree.structure(api.abstract_params(hps))
   for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(unstack_runs(

@@ -103,11 +103,18 @@ def evaluate_vdvae(o, params, hps, temps, out_dir) -> dict:
   from vdvae_jax.train.host_memory import ReleasingCompiler
   from vdvae_jax.train.losses import elbo_eval
   from vdvae_jax.data.images import save_image
+  from vdvae_jax.model.layout import stack_runs, unstack_runs
+  from vdvae_jax.model.vae import scan_layout
   mesh = parallel.make_mesh()
   _, loader = make_loaders(config, hps, mesh, config.seed)
   step = ReleasingCompiler(jax.jit(elbo_eval(hps)))     # compiler memory freed before it runs
   n_batches = o.eval_batches or config.train.eval_batches
+  layout = scan_layout(hps)
+  if layout:   # scanned runs of blocks pre-stacked: the step makes no stacked copy of them
+    params = jax.device_put(stack_runs(jax.device_get(params), layout))
   res = evaluate(params, loader, step, mesh, n_batches, 0)
+  if layout:   # per-block views of the stacks for the sampler
+    params = unstack_runs(jax.device_get(params))
   kl = np.asarray(res['kl_per_block'])
   # A group is active when it carries at least 0.01 nats per image on average.
   mean = dict(elbo_nats_per_dim=float(res['elbo']), bits_per_dim=float(res['bits_per_dim']),

@@ -9,7 +9,7 @@ The training state therefore holds each run pre-stacked under one key, `{prefix}
 
 A layout spec names the runs: {path of an Encoder/Decoder parameter dict: (prefix, [(s, e)])}.
 stack_runs(tree, spec) and unstack_runs(tree) convert any tree with that structure (parameters,
-optimizer labels), numpy or jax, inside jit or not.
+optimizer labels, shapes from jax.eval_shape), numpy or jax, inside jit or not.
 """
 from __future__ import annotations
 
@@ -35,9 +35,19 @@ def _stack_leaves(*leaves):
     if len(set(leaves)) != 1:
       raise ValueError(f'a stacked run of blocks needs one label for all of them, got {leaves}')
     return leaves[0]
+  if isinstance(leaves[0], jax.ShapeDtypeStruct):          # abstract trees (eval_shape)
+    return jax.ShapeDtypeStruct((len(leaves),) + leaves[0].shape, leaves[0].dtype)
   if all(isinstance(a, np.ndarray) for a in leaves):
     return np.stack(leaves)
   return jnp.stack(leaves)
+
+
+def _block_of(a: Any, i: int) -> Any:
+  if isinstance(a, str):
+    return a
+  if isinstance(a, jax.ShapeDtypeStruct):
+    return jax.ShapeDtypeStruct(a.shape[1:], a.dtype)
+  return a[i]
 
 
 def run_params(params: Mapping, prefix: str, start: int, end: int) -> Any:
@@ -102,6 +112,5 @@ def unstack_runs(tree: Any) -> Any:
       continue
     start, last = int(m['start']), int(m['last'])
     for k in range(start, last + 1):
-      out[f"{m['prefix']}{k}"] = jax.tree.map(
-          lambda a, i=k - start: a if isinstance(a, str) else a[i], value)
+      out[f"{m['prefix']}{k}"] = jax.tree.map(lambda a, i=k - start: _block_of(a, i), value)
   return out

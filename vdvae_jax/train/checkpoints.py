@@ -13,6 +13,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from vdvae_jax.data.pipeline import iterator_restore_args, iterator_save_args
+from vdvae_jax.train.config import ConfigError
 
 
 class RunCheckpointer:
@@ -33,8 +34,13 @@ class RunCheckpointer:
   def restore(self, step: int, target_state: Any, data_iterator: Any) -> Any:
     """Restore into the structure (and shardings) of `target_state`; moves the iterator."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target_state)
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract), data=iterator_restore_args(data_iterator)))
+    try:
+      restored = self.manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract), data=iterator_restore_args(data_iterator)))
+    except (ValueError, KeyError, TypeError) as e:
+      raise ConfigError(
+          f'{self.directory}/{step} does not fit the train state of this config (was the model, '
+          f'the SR setting or model.scan_blocks changed?): {str(e)[:500]}') from None
     return restored['state']
 
   def close(self) -> None:
