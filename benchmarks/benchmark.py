@@ -115,7 +115,7 @@ def build_case(case: str, preset: str, batch: int, temperature: float, compute: 
     from vdvae_jax.model.layout import stack_runs
     from vdvae_jax.model.vae import scan_layout
     layout = task.scan_layout if config_path else scan_layout(hps)
-    params = stack_runs(params, layout)
+    params = jax.device_put(stack_runs(jax.device_get(params), layout))   # on the host: no op-by-op programs
     labels = None if labels is None else stack_runs(labels, layout)
     tx = make_optimizer(lr=hps.lr, warmup_iters=hps.warmup_iters, b1=hps.adam_beta1,
                         b2=hps.adam_beta2, eps=hps.adam_eps, wd=hps.wd, grad_clip=hps.grad_clip,
@@ -134,7 +134,7 @@ def build_case(case: str, preset: str, batch: int, temperature: float, compute: 
     raw = elbo_eval(hps)
     fn = jax.jit(raw)
     # As eval.py: scanned runs of blocks pre-stacked (model/layout.py), per-block copies dropped
-    params = stack_runs(params, scan_layout(hps))
+    params = jax.device_put(stack_runs(jax.device_get(params), scan_layout(hps)))
     args = (params, {'image': images}, jax.random.key(1))
     call, advance = (lambda c, a: c(*a)), (lambda a, out: a)
   elif case == 'sample':
