@@ -1,5 +1,5 @@
 """The pieces behind the compute options: convolution formulations, the GELU derivative, loops
-of one block, compiler options and the FLOP counter of benchmarks/."""
+of one block, compiler options, and the FLOP counter, profiler and cases of benchmarks/."""
 import math
 import os
 import pathlib
@@ -165,3 +165,21 @@ def test_benchmark_idle_check_sees_a_busy_core():
   if busy is None:
     pytest.skip('no /proc/stat')
   assert 0.5 / os.cpu_count() <= busy <= 1.0, busy     # one core of cpu_count() kept busy
+
+
+@pytest.mark.parametrize('case', ['train', 'elbo'])
+def test_benchmark_cases_hold_stacked_runs_and_run(case):
+  """benchmark.build_case on a small cifar10-like model with runs of blocks: the train state and
+  the ELBO take the scanned runs pre-stacked (as the training loop and eval.py), and the step
+  compiles and runs to a finite loss."""
+  from benchmark import build_case
+  small = dict(width=16, zdim=4, num_mixtures=3, custom_width_str='', image_size=32,
+               enc_blocks='32x2,32d2,16x2,16d2,8x1,8d4,2x1',
+               dec_blocks='2x2,8m2,8x2,16m8,32m16,32x2')
+  compute = dict(small, scan_blocks=True, remat=True, conv_impl='custom_vjp')
+  raw, fn, args, call, advance, hps = build_case(case, 'cifar10', 2, 1.0, compute)
+  params = args[0].params if case == 'train' else args[0]
+  assert 'dec_blocks_0_to_1' in params['decoder'] and 'enc_blocks_0_to_1' in params['encoder']
+  out = call(fn, args)
+  loss = out[1]['loss'] if case == 'train' else out['elbo']
+  assert np.all(np.isfinite(np.asarray(loss)))
