@@ -82,7 +82,9 @@ def build_case(case: str, preset: str, batch: int, temperature: float, compute: 
 
   from vdvae_jax.hparams import get_preset
   from vdvae_jax.model import api
+  from vdvae_jax.model.layout import stack_runs
   from vdvae_jax.model.scan import compiler_options
+  from vdvae_jax.model.vae import scan_layout
   from vdvae_jax.train.host_memory import release_host_memory
   from vdvae_jax.train.losses import elbo_eval, elbo_loss
   from vdvae_jax.train.optimizer import make_optimizer
@@ -92,6 +94,8 @@ def build_case(case: str, preset: str, batch: int, temperature: float, compute: 
   rand = lambda n, r: jnp.asarray(np.random.RandomState(0).randint(  # noqa: E731
       0, 256, (n, r, r, 3)), jnp.uint8)
   if config_path:           # the training task of a config (e.g. an SR model), random init
+    if case != 'train':
+      raise ValueError('--config: only the train case')
     from vdvae_jax.train.config import hparams_from_config, load_config_file
     from vdvae_jax.train.tasks import make_task
     config = load_config_file(config_path)
@@ -110,13 +114,13 @@ def build_case(case: str, preset: str, batch: int, temperature: float, compute: 
     loss_fn, labels = elbo_loss(hps), None
     images = rand(batch, hps.image_size)
     data = {'image': images}
-  if case == 'train':
-    # As the training loop: scanned runs of blocks held pre-stacked (model/layout.py).
-    from vdvae_jax.model.layout import stack_runs
-    from vdvae_jax.model.vae import scan_layout
+  if case in ('train', 'elbo'):
+    # As the training loop and eval.py: scanned runs of blocks held pre-stacked
+    # (model/layout.py), stacked on the host (no op-by-op programs), per-block copies dropped.
     layout = task.scan_layout if config_path else scan_layout(hps)
-    params = jax.device_put(stack_runs(jax.device_get(params), layout))   # on the host: no op-by-op programs
+    params = jax.device_put(stack_runs(jax.device_get(params), layout))
     labels = None if labels is None else stack_runs(labels, layout)
+  if case == 'train':
     tx = make_optimizer(lr=hps.lr, warmup_iters=hps.warmup_iters, b1=hps.adam_beta1,
                         b2=hps.adam_beta2, eps=hps.adam_eps, wd=hps.wd, grad_clip=hps.grad_clip,
                         skip_threshold=-1, labels=labels)
@@ -126,15 +130,9 @@ def build_case(case: str, preset: str, batch: int, temperature: float, compute: 
     args = (state, data)
     call = lambda c, a: c(*a)  # noqa: E731
     advance = lambda a, out: (out[0], a[1])  # noqa: E731
-  elif config_path:
-    raise ValueError('--config: only the train case')
   elif case == 'elbo':
-    from vdvae_jax.model.layout import stack_runs
-    from vdvae_jax.model.vae import scan_layout
     raw = elbo_eval(hps)
     fn = jax.jit(raw)
-    # As eval.py: scanned runs of blocks pre-stacked (model/layout.py), per-block copies dropped
-    params = jax.device_put(stack_runs(jax.device_get(params), scan_layout(hps)))
     args = (params, {'image': images}, jax.random.key(1))
     call, advance = (lambda c, a: c(*a)), (lambda a, out: a)
   elif case == 'sample':

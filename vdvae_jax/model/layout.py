@@ -66,7 +66,7 @@ def block_params(params: Mapping, prefix: str, k: int) -> Any:
   for key, value in params.items():
     m = _RUN_KEY.match(key)
     if m and m['prefix'] == prefix and int(m['start']) <= k <= int(m['last']):
-      return jax.tree.map(lambda a: a[k - int(m['start'])], value)
+      return jax.tree.map(lambda a: _block_of(a, k - int(m['start'])), value)
   raise KeyError(f'no parameters for {prefix}{k}')
 
 
