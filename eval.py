@@ -7,6 +7,8 @@
   python eval.py --workdir=workdirs/demo
   # metrics only: SR outputs of any system against HR images, the same conventions
   python eval.py --hr_dir=data/Set5/HR --sr_dir=results/EDSR/Set5 --scale=4 --output_dir=out
+  # where an SR model loses against bicubic (pixel rules, base VDVAE reconstruction, tiling)
+  python eval.py --workdir=workdirs/demo_sr --diagnose
   # super-resolve your own LR images, N samples each
   python eval.py --checkpoint=runs/ffhq_x8/pretrained --input_dir=my_lr --output_dir=my_sr
 
@@ -31,10 +33,21 @@ flags.DEFINE_string('input_dir', None, 'folder of LR images to super-resolve (no
 flags.DEFINE_string('output_dir', None, 'where results go (default WORKDIR/eval)')
 flags.DEFINE_list('temperatures', [], 'sampling temperatures (default: 0.1,0.8 for SR models, '
                   '0.1,0.2,...,1.0 for sample grids of unconditional models)')
+flags.DEFINE_enum('pixels', 'mean', ['mean', 'mode', 'sample'],
+                  'how pixels come from the DMoL: mean (the minimum-MSE image), mode (the most '
+                  'likely component), sample (the official VDVAE sampler, adds pixel noise)')
+flags.DEFINE_bool('projection', True, 'SR models: also score every temperature after '
+                  'LR-consistency back-projection (rows "t=T +projection"; not part of the '
+                  'published methods)')
 flags.DEFINE_integer('n_samples', 4, 'samples per LR image and temperature')
 flags.DEFINE_integer('eval_batches', 0, 'unconditional: number of eval batches (0: the config)')
 flags.DEFINE_bool('lpips', True, 'compute LPIPS to the HR image and pairwise diversity')
 flags.DEFINE_integer('seed', 0, 'sampling seed')
+flags.DEFINE_bool('diagnose', False, 'SR models: take the gap to bicubic apart (pixel rules on the '
+                  'same latents, the base VDVAE\'s own reconstruction, colour shift, tiling); '
+                  'writes diagnose.json and diagnose.md')
+flags.DEFINE_string('base_checkpoint', None, '--diagnose: the pretrained VDVAE the SR model was '
+                    'trained from (default: the workdir config\'s init_from)')
 FLAGS = flags.FLAGS
 
 

@@ -1,31 +1,47 @@
-"""x4 super-resolution (8x8 -> 32x32 patches) on the built-in demo photographs, from the demo
-VDVAE (train it first with configs/demo.py). Diverse SR by default; `:vdvae_sr` for VDVAE-SR.
+"""x4 super-resolution (8x8 -> 32x32 patches) of the built-in demo photographs, on the committed
+demo VDVAE (`pretrained/demo`, made by configs/demo.py). Diverse SR (Prost et al.) by default;
+`:vdvae_sr` for VDVAE-SR (Chira et al.).
 
-  python train.py --config=configs/demo.py --workdir=workdirs/demo
   python train.py --config=configs/demo_sr.py --workdir=workdirs/demo_sr
+  python eval.py --workdir=workdirs/demo_sr          # the held-out photographs, tiled
   python train.py --config=configs/demo_sr.py:vdvae_sr --workdir=workdirs/demo_vdvae_sr
-  python eval.py --workdir=workdirs/demo_sr        # the held-out photograph, tiled
+  python eval.py --workdir=workdirs/demo_vdvae_sr
+  python eval.py --workdir=workdirs/demo_sr --diagnose   # where the gap to bicubic comes from
+
+SR images take the DMoL mean (config.sr.pixels; eval.py --pixels).
 """
 import importlib.util
 import os
 
-_spec = importlib.util.spec_from_file_location(
-    'demo', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'demo.py'))
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location('demo', os.path.join(_HERE, 'demo.py'))
 _demo = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_demo)
+
+PRETRAINED = os.path.join(os.path.dirname(_HERE), 'pretrained', 'demo')
 
 
 def get_config(arg=None):
   c = _demo.get_config()
-  c.init_from = 'workdirs/demo/pretrained'
+  c.init_from = PRETRAINED
   c.sr.method = 'vdvae_sr' if arg == 'vdvae_sr' else 'diverse'
   c.sr.scale = 4
-  c.sr.lr_enc_blocks = '8x2,8d2,4x2,4d4,1x1'
-  c.sr.ky = 7                        # every group the 8x8 LR-encoder reaches (1, 4, 8: 7 of 13)
+  c.sr.lr_enc_blocks = '8x4,8d2,4x2,4d4,1x1'
+  c.sr.ky = 10                       # every group the 8x8 LR-encoder reaches (1, 4, 8: 10 of 14)
   c.sr.condition = 'depth'
   c.sr.eval_temperature = 0.1
+  c.sr.pixels = 'mean'
   c.model.lr = 1e-3
+  c.model.warmup_iters = 50
   c.model.ema_rate = 0.99
-  c.train.steps = 300
+  c.train.batch_size = 16
+  c.train.steps = 1500
+  c.train.log_every = 50
+  c.train.eval_every = 500
+  c.train.checkpoint_every = 500
+  c.train.sample_every = 1500
   c.train.sample_temperatures = (0.1, 0.8)
+  if arg == 'vdvae_sr':
+    c.model.lr = 5e-4                # Chira et al.: Adam, 5e-4
+    c.model.wd = 0.0
   return c

@@ -33,7 +33,8 @@ os.chdir(ROOT)
 sys.path.insert(0, ROOT)
 OUT = os.environ.get('VDVAE_NOTEBOOK_OUT', os.path.join(ROOT, 'workdirs', 'notebooks'))
 os.makedirs(OUT, exist_ok=True)
-STEPS = int(os.environ.get('VDVAE_NOTEBOOK_STEPS', '200'))   # training steps of the built-in model
+STEPS = int(os.environ.get('VDVAE_NOTEBOOK_STEPS', '1500'))  # SR training steps of the built-in model
+DEMO_VDVAE = os.path.join(ROOT, 'pretrained', 'demo')   # committed, made by configs/demo.py
 print('repository:', ROOT, '| figures:', OUT)'''
 
 
@@ -46,24 +47,23 @@ def sampling_notebook():
           'top groups fix the low frequencies (layout, colours); the lower groups add detail. '
           'This is the observation diverse super-resolution (Prost et al.) rests on.\n\n'
           'Set `CHECKPOINT` to a converted official model (`convert_torch_weights.py`); '
-          'without one, a small model is trained here on the built-in photographs (CPU, '
-          'about a minute).'),
+          'without one, the small demo VDVAE committed in `pretrained/demo` is used (32x32 '
+          'patches of the built-in photographs, `configs/demo.py`).\n\n'
+          '`PIXELS` chooses how pixels come from the discretized mixture of logistics: '
+          '`sample` (the official VDVAE sampler, with per-pixel noise), `mean` (the mixture\'s '
+          'expected value) or `mode` (its most likely component).'),
       nbf.v4.new_code_cell(SETUP),
       nbf.v4.new_code_cell(
           "import jax, numpy as np\n"
           "from vdvae_jax.model.checkpoint import load_pretrained\n"
-          "from vdvae_jax.train.quick import quick_model\n"
-          "CHECKPOINT = os.environ.get('VDVAE_CHECKPOINT', '')\n"
-          "if CHECKPOINT:\n"
-          "    params, hps = load_pretrained(CHECKPOINT)\n"
-          "else:\n"
-          "    params, hps, _ = quick_model('configs/demo.py', os.path.join(OUT, 'vdvae'), steps=STEPS,\n"
-          "                                 progress_bar=False)\n"
+          "CHECKPOINT = os.environ.get('VDVAE_CHECKPOINT', '') or DEMO_VDVAE\n"
+          "params, hps = load_pretrained(CHECKPOINT)\n"
+          "PIXELS = 'mean'\n"
           "print(hps.image_size, 'x', hps.image_size, '|', hps.n_dec_blocks, 'latent groups')"),
       nbf.v4.new_code_cell(
           "from vdvae_jax.evaluate.figures import temperature_grid\n"
           "from vdvae_jax.data.images import save_image\n"
-          "grid = temperature_grid(params, hps, [0.1, 0.4, 0.7, 1.0], 6, jax.random.key(0))\n"
+          "grid = temperature_grid(params, hps, [0.1, 0.4, 0.7, 1.0], 6, jax.random.key(0), pixels=PIXELS)\n"
           "save_image(os.path.join(OUT, 'samples.png'), grid)\n"
           "import matplotlib.pyplot as plt\n"
           "plt.figure(figsize=(8, 6)); plt.imshow(grid); plt.axis('off'); plt.title('rows: t = 0.1, 0.4, 0.7, 1.0')"),
@@ -80,7 +80,7 @@ def sampling_notebook():
       nbf.v4.new_code_cell(
           "from vdvae_jax.evaluate.figures import resampling_grid\n"
           "ks = [1, hps.n_dec_blocks // 3, 2 * hps.n_dec_blocks // 3, hps.n_dec_blocks]\n"
-          "grid = resampling_grid(params, hps, crops, ks, temperature=0.8, rng=jax.random.key(1))\n"
+          "grid = resampling_grid(params, hps, crops, ks, temperature=0.8, rng=jax.random.key(1), pixels=PIXELS)\n"
           "save_image(os.path.join(OUT, 'resampling.png'), grid)\n"
           "plt.figure(figsize=(10, 4)); plt.imshow(grid); plt.axis('off')\n"
           "plt.title(f'original | 3 samples keeping the top k groups, k = {ks}')"),
@@ -95,8 +95,11 @@ def sr_notebook():
           'An LR image, bicubic upsampling, several diverse samples, the HR image, the '
           'metrics of the field (PSNR/SSIM on Y, LR-consistency) and a per-pixel std map of '
           'the samples. Set `SR_CHECKPOINT` to a trained SR model (`WORKDIR/pretrained` of '
-          '`train.py --config=configs/ffhq_x8.py ...`); without one, a small x4 model is '
-          'trained here on the built-in photographs.'),
+          '`train.py --config=configs/ffhq_x8.py ...`); without one, a small x4 diverse-SR model '
+          'is trained here (CPU, a few minutes) on top of the committed demo VDVAE '
+          '(`pretrained/demo`), as README command 1 does.\n\n'
+          'SR images take the DMoL mean (`PIXELS`): the minimum-MSE image of the decoder\'s '
+          'output distribution; `sample` adds the official sampler\'s per-pixel noise.'),
       nbf.v4.new_code_cell(SETUP),
       nbf.v4.new_code_cell(
           "import jax, numpy as np\n"
@@ -106,10 +109,9 @@ def sr_notebook():
           "if SR_CHECKPOINT:\n"
           "    params, hps, sr = load_model(SR_CHECKPOINT)\n"
           "else:\n"
-          "    quick_model('configs/demo.py', os.path.join(OUT, 'vdvae'), steps=STEPS, progress_bar=False)\n"
           "    params, hps, sr = quick_model('configs/demo_sr.py', os.path.join(OUT, 'sr'), steps=STEPS,\n"
-          "                                  init_from=os.path.join(OUT, 'vdvae', 'pretrained'),\n"
           "                                  progress_bar=False)\n"
+          "PIXELS = 'mean'\n"
           "print(sr.method, 'x%d' % sr.scale)"),
       nbf.v4.new_code_cell(
           "from vdvae_jax.data.demo import demo_source\n"
@@ -119,7 +121,7 @@ def sr_notebook():
           "hr = modcrop(demo_source('valid')[0][:128, 96:224], sr.scale)\n"
           "lr = degrade(hr, sr.scale, sr.degradation, sr.sigma or None)\n"
           "bicubic = imresize(lr, scale=sr.scale)\n"
-          "samples = sr_sampler(params, hps, sr, n_samples=4, temperature=0.8, seed=0)(lr)\n"
+          "samples = sr_sampler(params, hps, sr, n_samples=4, temperature=0.8, seed=0, pixels=PIXELS)(lr)\n"
           "down = lambda im: degrade(im, sr.scale, sr.degradation, sr.sigma or None)\n"
           "for name, im in [('bicubic', bicubic)] + [(f'sample {i}', s) for i, s in enumerate(samples)]:\n"
           "    print(f'{name:9s} PSNR-Y {metrics.psnr_y(im, hr, sr.scale):6.2f}  SSIM-Y '\n"
@@ -133,7 +135,7 @@ def sr_notebook():
           "save_image(os.path.join(OUT, 'sr_panel.png'), panel)\n"
           "import matplotlib.pyplot as plt\n"
           "plt.figure(figsize=(14, 3)); plt.imshow(panel); plt.axis('off')\n"
-          "plt.title('LR | bicubic | 4 samples (t=0.8) | HR | per-pixel std')"),
+          "plt.title(f'LR | bicubic | 4 samples (t=0.8, pixels={PIXELS}) | HR | per-pixel std')"),
   ]
   return cells
 

@@ -9,6 +9,9 @@ code path that could fetch with pooch is involved.
   valid   chelsea (the cat), held out whole                            1 image
   test    the same held-out image as 'valid'
 
+A second held-out set from another source, for SR evaluation only (`held_out_sets`): the
+photograph that ships with matplotlib (mpl-data/sample_data/grace_hopper.jpg).
+
 Every image is cropped to a multiple of 16 in height and width (`modcrop`, top-left kept), so it
 passes through every VDVAE resolution. With `patch_size=p`, each image is then cut into
 non-overlapping p x p tiles, row by row (right and bottom remainders dropped): a set of equal-size
@@ -65,6 +68,26 @@ def demo_files(split: str) -> tuple[str, ...]:
   if split not in SPLITS:
     raise ValueError(f'demo split must be one of {SPLITS}, got {split!r}')
   return TRAIN_FILES if split == 'train' else HELD_OUT_FILES
+
+
+def other_source_photos() -> list[str]:
+  """Paths of the held-out photographs from another package than the training data's."""
+  spec = importlib.util.find_spec('matplotlib')
+  if spec is None or not spec.submodule_search_locations:
+    raise DatasetNotFoundError('the second held-out set needs matplotlib installed (its wheel '
+                               'carries the photograph)')
+  path = os.path.join(list(spec.submodule_search_locations)[0], 'mpl-data', 'sample_data',
+                      'grace_hopper.jpg')
+  if not os.path.isfile(path):
+    raise DatasetNotFoundError(f'{path}: missing from the installed matplotlib')
+  return [path]
+
+
+def held_out_sets() -> dict[str, list[str]]:
+  """Whole held-out photographs for SR evaluation: {set name: image paths}."""
+  return {'demo held-out (skimage chelsea)': [os.path.join(skimage_data_dir(), f)
+                                              for f in HELD_OUT_FILES],
+          'other source (matplotlib grace_hopper)': other_source_photos()}
 
 
 def demo_source(split: str = 'train', patch_size: Optional[int] = None) -> ArraySource:

@@ -14,9 +14,9 @@ from vdvae_jax.train.logging import tile
 
 
 def temperature_grid(params, hps: HParams, temperatures: Sequence[float], n: int,
-                     rng: jax.Array) -> np.ndarray:
-  """One row of n unconditional samples per temperature: uint8 grid."""
-  rows = [np.asarray(api.sample(params, hps, n, temperature=float(t),
+                     rng: jax.Array, pixels: str = 'sample') -> np.ndarray:
+  """One row of n unconditional samples per temperature: uint8 grid (pixels: the DMoL rule)."""
+  rows = [np.asarray(api.sample(params, hps, n, temperature=float(t), pixels=pixels,
                                 rng=jax.random.fold_in(rng, i)).image)
           for i, t in enumerate(temperatures)]
   return tile(np.stack(rows))
@@ -44,7 +44,8 @@ def plot_kl(kl: np.ndarray, hps: HParams):
 
 
 def resampling_grid(params, hps: HParams, images_u8: np.ndarray, ks: Sequence[int],
-                    temperature: float, rng: jax.Array, n: int = 3) -> np.ndarray:
+                    temperature: float, rng: jax.Array, n: int = 3,
+                    pixels: str = 'sample') -> np.ndarray:
   """Per image: the original, then for each k in ks, n samples that keep the image's top k
   latent groups (posterior means) and redraw the rest from the prior at `temperature`."""
   x, _ = preprocess(jax.numpy.asarray(images_u8), hps)
@@ -54,7 +55,7 @@ def resampling_grid(params, hps: HParams, images_u8: np.ndarray, ks: Sequence[in
     row = [images_u8[b]]
     for j, k in enumerate(ks):
       lat = [l[b:b + 1].repeat(n, axis=0) for l in z[:k]]
-      s = api.sample(params, hps, n, temperature=temperature, latents=lat,
+      s = api.sample(params, hps, n, temperature=temperature, latents=lat, pixels=pixels,
                      rng=jax.random.fold_in(rng, b * 1000 + j))
       row += list(np.asarray(s.image))
     rows.append(np.stack(row))

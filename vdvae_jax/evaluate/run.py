@@ -25,13 +25,14 @@ def _json_safe(x):
   return x
 
 
-def _write(result: dict, out_dir: str) -> str:
+def _write(result: dict, out_dir: str, suffix: str = '', append: bool = False) -> str:
+  """results{suffix}.json, and the Markdown table written to (or appended to) results.md."""
   os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, 'results.json'), 'w') as f:
+  with open(os.path.join(out_dir, f'results{suffix}.json'), 'w') as f:
     json.dump(_json_safe(result), f, indent=1, allow_nan=False)
   table = runner.markdown_table(result)
-  with open(os.path.join(out_dir, 'results.md'), 'w') as f:
-    f.write(table)
+  with open(os.path.join(out_dir, 'results.md'), 'a' if append else 'w') as f:
+    f.write(('\n' if append else '') + table)
   return table
 
 
@@ -70,27 +71,59 @@ def run_eval(o: Any) -> str:
       raise ConfigError('--input_dir needs --output_dir')
     written = runner.super_resolve_folder(params, hps, sr, o.input_dir, o.output_dir,
                                           n_samples=o.n_samples, temperature=temps[-1],
-                                          seed=o.seed)
+                                          seed=o.seed, pixels=o.pixels)
     return f'wrote {len(written)} images to {o.output_dir}'
 
   if sr is not None:                                        # SR model on HR images
-    if o.hr_dir:
-      from vdvae_jax.data.images import list_images
-      paths, name = list_images(o.hr_dir), os.path.basename(os.path.normpath(o.hr_dir))
-    else:
-      config = _workdir_config(o.workdir) if o.workdir else None
-      if config is None or config.data.kind != 'demo':
-        raise ConfigError('give --hr_dir (a folder of HR images, e.g. Set5) to evaluate on')
-      from vdvae_jax.data.demo import demo_files, skimage_data_dir
-      paths = [os.path.join(skimage_data_dir(), f) for f in demo_files('valid')]
-      name = 'demo held-out'
-    result = runner.evaluate_sr(params, hps, sr, paths, out_dir, temperatures=temps,
-                                n_samples=o.n_samples, seed=o.seed, with_lpips=o.lpips,
-                                dataset=name)
-    return _write(result, out_dir)
+    sets = _hr_sets(o)
+    if o.diagnose:
+      return _diagnose(o, params, hps, sr, sets, out_dir)
+    tables = []
+    for i, (name, paths) in enumerate(sets.items()):
+      result = runner.evaluate_sr(params, hps, sr, paths, out_dir, temperatures=temps,
+                                  n_samples=o.n_samples, seed=o.seed, pixels=o.pixels,
+                                  projection=o.projection,
+                                  with_lpips=o.lpips, dataset=name)
+      tables.append(_write(result, out_dir, suffix='' if i == 0 else f'_{i}',
+                           append=i > 0))
+    return '\n'.join(tables)
 
   temps = [float(t) for t in o.temperatures] or [round(0.1 * i, 1) for i in range(1, 11)]
   return _write(evaluate_vdvae(o, params, hps, temps, out_dir), out_dir)
+
+
+def _hr_sets(o) -> dict[str, list[str]]:
+  """{name: HR image paths} an SR model is evaluated on: --hr_dir, or for a demo workdir the
+  held-out photographs (skimage's chelsea, results.json; matplotlib's, results_1.json)."""
+  if o.hr_dir:
+    from vdvae_jax.data.images import list_images
+    return {os.path.basename(os.path.normpath(o.hr_dir)): list_images(o.hr_dir)}
+  config = _workdir_config(o.workdir) if o.workdir else None
+  if config is None or config.data.kind != 'demo':
+    raise ConfigError('give --hr_dir (a folder of HR images, e.g. Set5) to evaluate on')
+  from vdvae_jax.data.demo import held_out_sets
+  return held_out_sets()
+
+
+def _diagnose(o, params, hps, sr, sets: dict[str, list[str]], out_dir) -> str:
+  """eval.py --diagnose: the SR-vs-bicubic gap taken apart (evaluate/diagnose.py)."""
+  from vdvae_jax.evaluate import diagnose
+  from vdvae_jax.model.checkpoint import load_pretrained
+  base = o.base_checkpoint
+  if not base and o.workdir:
+    base = _workdir_config(o.workdir).get('init_from', '')
+  vdvae = load_pretrained(base, expected=hps)[0] if base else None
+  temps = [float(t) for t in o.temperatures] or [0.1]
+  results = {name: diagnose.diagnose_sr(params, hps, sr, paths, vdvae_params=vdvae,
+                                        temperature=temps[0], seed=o.seed)
+             for name, paths in sets.items()}
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, 'diagnose.json'), 'w') as f:
+    json.dump(_json_safe(results), f, indent=1, allow_nan=False)
+  table = '\n'.join(f'### {name}\n\n' + diagnose.markdown(r) for name, r in results.items())
+  with open(os.path.join(out_dir, 'diagnose.md'), 'w') as f:
+    f.write(table)
+  return table
 
 
 def evaluate_vdvae(o, params, hps, temps, out_dir) -> dict:
@@ -122,6 +155,7 @@ def evaluate_vdvae(o, params, hps, temps, out_dir) -> dict:
               active_groups=int((kl >= 0.01).sum()), groups=int(kl.size))
   from vdvae_jax.evaluate.figures import temperature_grid
   save_image(os.path.join(out_dir, 'samples.png'),
-             temperature_grid(params, hps, temps, o.n_samples, jax.random.key(o.seed)))
+             temperature_grid(params, hps, temps, o.n_samples, jax.random.key(o.seed),
+                              pixels=o.pixels))
   return dict(dataset=f'{config.data.kind} {config.data.eval_split}', mean={'vdvae': mean},
               kl_per_block=kl.tolist(), temperatures=temps)

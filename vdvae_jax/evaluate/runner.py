@@ -19,8 +19,9 @@ from vdvae_jax.train.logging import tile
 
 
 def sr_sampler(params, hps: HParams, sr, *, n_samples: int, temperature: float, seed: int,
-               overlap: Optional[int] = None, batch_size: int = 8):
-  """lr uint8 [h, w, 3] -> uint8 [N, h*s, w*s, 3]: tiled, blended super-resolution."""
+               pixels: str = 'mean', overlap: Optional[int] = None, batch_size: int = 8):
+  """lr uint8 [h, w, 3] -> uint8 [N, h*s, w*s, 3]: tiled, blended super-resolution. Tiles are
+  blended as floats (the samples' uint8 values for pixels='sample'), then rounded once."""
   from vdvae_jax.sr import api as sr_api
   from vdvae_jax.sr.tiling import super_resolve_tiled
   patch = sr.lr_size(hps)
@@ -29,8 +30,9 @@ def sr_sampler(params, hps: HParams, sr, *, n_samples: int, temperature: float, 
 
   def fn(tiles):
     key = jax.random.fold_in(jax.random.key(seed), next(counter))
-    return sr_api.super_resolve(params, hps, sr, tiles, n_samples=n_samples,
-                                temperature=temperature, rng=key).image
+    s = sr_api.super_resolve(params, hps, sr, tiles, n_samples=n_samples,
+                             temperature=temperature, pixels=pixels, rng=key)
+    return s.image if pixels == 'sample' else (np.asarray(s.x, np.float64) + 1.0) * 127.5
 
   def run(lr):
     hr = super_resolve_tiled(lr, sr.scale, patch, overlap, fn, batch_size)
@@ -62,8 +64,11 @@ def score_samples(samples: np.ndarray, hr: np.ndarray, lr: np.ndarray, scale: in
 
 def evaluate_sr(params, hps: HParams, sr, hr_paths: Sequence[str], out_dir: str, *,
                 temperatures: Sequence[float] = (0.1, 0.8), n_samples: int = 4, seed: int = 0,
-                with_lpips: bool = True, dataset: str = 'eval') -> dict:
-  """Every HR image: LR by the model's degradation, N samples per temperature, metrics, grids."""
+                pixels: str = 'mean', projection: bool = False, with_lpips: bool = True,
+                dataset: str = 'eval') -> dict:
+  """Every HR image: LR by the model's degradation, N samples per temperature, metrics, grids.
+  With `projection`, each temperature also gets a row 't=T +projection': the same samples after
+  LR-consistency back-projection (sr/projection.py; not part of the published methods)."""
   degrade_fn = _degrader(sr)
   rows: dict[str, list[dict]] = {'bicubic': []}
   os.makedirs(os.path.join(out_dir, 'grids'), exist_ok=True)
@@ -76,12 +81,25 @@ def evaluate_sr(params, hps: HParams, sr, hr_paths: Sequence[str], out_dir: str,
     name = os.path.splitext(os.path.basename(path))[0]
     rows['bicubic'].append(dict(image=name, **score_samples(bicubic[None], hr, lr, sr.scale,
                                                             degrade_fn, with_lpips)))
+    if projection:
+      from vdvae_jax.sr.projection import back_project
+      bp = np.round(back_project(bicubic, lr, sr.scale, degrade_fn)).astype(np.uint8)
+      rows.setdefault('bicubic +projection', []).append(
+          dict(image=name, **score_samples(bp[None], hr, lr, sr.scale, degrade_fn, with_lpips)))
     grid_cols = [np.repeat(np.repeat(lr, sr.scale, 0), sr.scale, 1), bicubic]
     for t in temperatures:
-      samples = sr_sampler(params, hps, sr, n_samples=n_samples, temperature=t, seed=seed)(lr)
+      samples = sr_sampler(params, hps, sr, n_samples=n_samples, temperature=t, seed=seed,
+                           pixels=pixels)(lr)
       rows.setdefault(f't={t}', []).append(
           dict(image=name, **score_samples(samples, hr, lr, sr.scale, degrade_fn, with_lpips)))
       grid_cols += list(samples[:4])
+      if projection:
+        from vdvae_jax.sr.projection import back_project
+        projected = np.stack([np.round(back_project(x, lr, sr.scale, degrade_fn))
+                              for x in samples]).astype(np.uint8)
+        rows.setdefault(f't={t} +projection', []).append(
+            dict(image=name, **score_samples(projected, hr, lr, sr.scale, degrade_fn,
+                                             with_lpips)))
     grid_cols.append(hr)
     save_image(os.path.join(out_dir, 'grids', f'{name}.png'), tile(np.stack(grid_cols)[None]))
   return summarise(rows, dataset)
@@ -141,13 +159,14 @@ def score_folders(hr_dir: str, sr_dir: str, scale: int, *, degradation: str = 'b
 
 
 def super_resolve_folder(params, hps: HParams, sr, input_dir: str, output_dir: str, *,
-                         n_samples: int = 1, temperature: float = 0.8, seed: int = 0) -> list[str]:
+                         n_samples: int = 1, temperature: float = 0.8, seed: int = 0,
+                         pixels: str = 'mean') -> list[str]:
   """Super-resolve the user's own LR images: OUTPUT/<name>_s<k>.png for k < n_samples."""
   written = []
   for path in tqdm(list_images(input_dir), desc='super-resolve', unit='image'):
     lr = load_image(path)
     samples = sr_sampler(params, hps, sr, n_samples=n_samples, temperature=temperature,
-                         seed=seed)(lr)
+                         seed=seed, pixels=pixels)(lr)
     rel = os.path.splitext(os.path.relpath(path, input_dir))[0]
     for k, s in enumerate(samples):
       out = os.path.join(output_dir, f'{rel}_s{k}.png')

@@ -7,6 +7,8 @@ converter return). Every noise source can be given explicitly so that a run repl
   u_logistic  [B, R, R, 3]         uniform noise of the logistic draw
 By default each comes from a JAX PRNG key. Temperatures are a scalar or one per decoder block;
 the prior log-std becomes pv + ln t (computed in float64 and rounded, as the official code).
+`pixels` chooses how pixels come from the DMoL (likelihood.py): 'sample' (the official sampler,
+the default here), 'mean' or 'mode'.
 """
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from vdvae_jax.hparams import HParams
+from vdvae_jax.model.likelihood import check_pixel_rule, dmol_pixels as _dmol_pixels
 from vdvae_jax.model.likelihood import dmol_sample as _dmol_sample
-from vdvae_jax.model.likelihood import dmol_uniforms, to_uint8
+from vdvae_jax.model.likelihood import dmol_uniforms, pixels_to_uint8, to_uint8
 from vdvae_jax.model.vae import VDVAE
 
 Temperature = Union[float, Sequence[float], jax.Array]
@@ -171,7 +174,7 @@ def decode(params: dict, hps: HParams, latents: Sequence[jax.Array] = (), *,
 class Sample(NamedTuple):
   image: jax.Array       # [n,R,R,3] uint8
   x: jax.Array           # [n,R,R,3] float in [-1, 1]
-  mix_index: jax.Array   # [n,R,R] chosen mixture component
+  mix_index: jax.Array   # [n,R,R] chosen mixture component (None for pixels='mean')
   px_z: jax.Array        # [n,R,R,W]
 
 
@@ -200,28 +203,48 @@ def _dmol_sample_jit(l, u_mix, u_logistic):
   return _dmol_sample(l, u_mix, u_logistic, return_index=True)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2))
-def _sample(hps, params, n, latents, eps, log_t, u_mix, u_logistic):
+@functools.partial(jax.jit, static_argnums=1)
+def _dmol_pixels_jit(l, pixels):
+  x, idx = _dmol_pixels(l, pixels)
+  return pixels_to_uint8(x, pixels), x, idx
+
+
+def dmol_pixels(l: jax.Array, pixels: str = 'mean', *, rng=None, u_mix=None,
+                u_logistic=None) -> Sample:
+  """Pixels of DMoL parameters l [B,R,R,10K] by a pixel rule: 'sample' (as dmol_sample),
+  'mean' (the mixture's expected value) or 'mode' (the most likely component's centre)."""
+  if check_pixel_rule(pixels) == 'sample':
+    return dmol_sample(l, rng=rng, u_mix=u_mix, u_logistic=u_logistic)
+  return Sample(*_dmol_pixels_jit(l, pixels), None)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2, 8))
+def _sample(hps, params, n, latents, eps, log_t, u_mix, u_logistic, pixels='sample'):
   model = VDVAE(hps)
   px_z, _ = model.apply({'params': params}, n, latents, eps, log_t, method=VDVAE.decode)
   l = model.apply({'params': params}, px_z, method=VDVAE.dmol_params)
-  x, idx = _dmol_sample(l, u_mix, u_logistic, return_index=True)
-  return Sample(to_uint8(x), x, idx, px_z)
+  x, idx = _dmol_pixels(l, pixels, u_mix, u_logistic)
+  return Sample(pixels_to_uint8(x, pixels), x, idx, px_z)
 
 
 def sample(params: dict, hps: HParams, n: int, *, temperature: Temperature = 1.0, rng=None,
-           latents: Sequence[jax.Array] = (), eps=None, u_mix=None, u_logistic=None) -> Sample:
+           latents: Sequence[jax.Array] = (), eps=None, u_mix=None, u_logistic=None,
+           pixels: str = 'sample') -> Sample:
   """Unconditional samples (official `forward_uncond_samples`), or, with `latents`, samples whose
-  first len(latents) blocks are fixed. One jitted function from noise to uint8 pixels."""
+  first len(latents) blocks are fixed. One jitted function from noise to uint8 pixels.
+  pixels: 'sample' (official) | 'mean' | 'mode' (likelihood.py)."""
+  check_pixel_rule(pixels)
   latents = list(latents)
   k_eps = k_dmol = None
   if rng is not None:
     k_eps, k_dmol = jax.random.split(rng)
   eps = _prior_eps(hps, n, len(latents), k_eps, eps)
-  if u_mix is None or u_logistic is None:
+  if pixels != 'sample':
+    u_mix = u_logistic = None
+  elif u_mix is None or u_logistic is None:
     if k_dmol is None:
       raise ValueError('sample needs rng or both DMoL uniforms')
     r = hps.image_size
     u_mix, u_logistic = dmol_uniforms(k_dmol, (n, r, r), hps.num_mixtures)
   return _sample(hps, params, n, latents, eps, log_temperatures(hps, temperature), u_mix,
-                 u_logistic)
+                 u_logistic, pixels)

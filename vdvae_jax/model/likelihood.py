@@ -1,9 +1,19 @@
-"""Discretized mixture of logistics (DMoL): loss and sampler, as the official `vae_helpers.py`.
+"""Discretized mixture of logistics (DMoL): loss, sampler and pixel rules (official `vae_helpers.py`).
 
 Parameter layout `l` [B, H, W, 10K] (NHWC): channels [0:K] are the mixture logits; channels
 [K:10K] reshape to [3, 3K] and give, for colour c, [means K | log_scales K | coeff pre-tanh K].
 Pixels live in [-1, 1]. The autoregressive channel means are
   m_0 = mu_0,  m_1 = mu_1 + c_0 x_0,  m_2 = mu_2 + c_1 x_0 + c_2 x_1   (c = tanh(coeff)).
+
+Pixel rules (how an image is produced from `l`, `dmol_pixels`):
+  sample  the official sampler: a component by Gumbel-max, a logistic draw per channel, each
+          channel clipped to [-1, 1] before it enters the next one's mean.
+  mean    the mixture's expected value, sum_k pi_k E[x | k] with E[x_0|k] = mu_0k,
+          E[x_1|k] = mu_1k + c_0k E[x_0|k], E[x_2|k] = mu_2k + c_1k E[x_0|k] + c_2k E[x_1|k]
+          (the coupling is linear), then clipped to [-1, 1]. The minimum-MSE image of the DMoL
+          (up to the sampler's clipping): the rule for PSNR.
+  mode    the centre of the most likely component: argmax_k pi_k, then the sampler's path with
+          every logistic at its median (x_c = m_c, clipped as the sampler clips).
 """
 from __future__ import annotations
 
@@ -88,6 +98,61 @@ def dmol_sample(l: jax.Array, u_mix: jax.Array, u_logistic: jax.Array,
   x2 = jnp.clip(x[..., 2] + coeffs[..., 1] * x0 + coeffs[..., 2] * x1, -1.0, 1.0)
   out = jnp.stack([x0, x1, x2], axis=-1)
   return (out, amax) if return_index else out
+
+
+PIXEL_RULES = ('sample', 'mean', 'mode')
+
+
+def check_pixel_rule(pixels: str) -> str:
+  if pixels not in PIXEL_RULES:
+    raise ValueError(f'pixels must be one of {", ".join(PIXEL_RULES)}; got {pixels!r}')
+  return pixels
+
+
+def _channel_means(means: jax.Array, coeffs: jax.Array, clip: bool) -> jax.Array:
+  """Per-component channel means [..., 3, K] with the autoregressive coupling applied to the
+  earlier channels' means (clipped to [-1, 1] first if `clip`, as the sampler does)."""
+  c = (lambda v: jnp.clip(v, -1.0, 1.0)) if clip else (lambda v: v)  # noqa: E731
+  m0 = c(means[..., 0, :])
+  m1 = c(means[..., 1, :] + coeffs[..., 0, :] * m0)
+  m2 = c(means[..., 2, :] + coeffs[..., 1, :] * m0 + coeffs[..., 2, :] * m1)
+  return jnp.stack([m0, m1, m2], axis=-2)
+
+
+def dmol_mean(l: jax.Array) -> jax.Array:
+  """Expected value of the mixture (see the module docstring): l [B,H,W,10K] -> [B,H,W,3]."""
+  logits, means, _, coeffs = _unpack(l, l.shape[-1] // 10)
+  pi = jax.nn.softmax(logits, axis=-1)[..., None, :]                 # [B,H,W,1,K]
+  m = _channel_means(means, jnp.tanh(coeffs), clip=False)            # [B,H,W,3,K]
+  return jnp.clip((pi * m).sum(axis=-1), -1.0, 1.0)
+
+
+def dmol_mode(l: jax.Array, return_index: bool = False):
+  """Centre of the most likely component: l [B,H,W,10K] -> [B,H,W,3] (and the index [B,H,W])."""
+  logits, means, _, coeffs = _unpack(l, l.shape[-1] // 10)
+  k = jnp.argmax(logits, axis=-1)                                    # [B,H,W]
+  pick = lambda t: jnp.take_along_axis(t, k[..., None, None], axis=-1)  # noqa: E731
+  x = _channel_means(pick(means), pick(jnp.tanh(coeffs)), clip=True)[..., 0]
+  return (x, k) if return_index else x
+
+
+def dmol_pixels(l: jax.Array, pixels: str, u_mix=None, u_logistic=None):
+  """(x [B,H,W,3] in [-1, 1], component index [B,H,W] or None) by a pixel rule; 'sample' needs
+  the sampler's uniforms."""
+  check_pixel_rule(pixels)
+  if pixels == 'sample':
+    return dmol_sample(l, u_mix, u_logistic, return_index=True)
+  if pixels == 'mode':
+    return dmol_mode(l, return_index=True)
+  return dmol_mean(l), None
+
+
+def pixels_to_uint8(x: jax.Array, pixels: str) -> jax.Array:
+  """uint8 image of pixels in [-1, 1]: the official truncation for samples, rounding for the
+  deterministic rules (a mean is an estimate, not a draw: truncating would bias it by -0.5)."""
+  if pixels == 'sample':
+    return to_uint8(x)
+  return jnp.clip(jnp.round((x + 1.0) * 127.5), 0.0, 255.0).astype(jnp.uint8)
 
 
 def to_uint8(x: jax.Array) -> jax.Array:

@@ -17,7 +17,8 @@ from vdvae_jax.hparams import HParams, HParamsError, parse_layer_string
 from vdvae_jax.model.api import Sample, log_temperatures, standard_normal_eps
 from vdvae_jax.model.encoder import encoder_runs
 from vdvae_jax.model.layout import LayoutSpec
-from vdvae_jax.model.likelihood import dmol_sample, dmol_uniforms, to_uint8
+from vdvae_jax.model.likelihood import check_pixel_rule, dmol_pixels, dmol_uniforms, \
+    pixels_to_uint8
 from vdvae_jax.model.vae import scan_layout as vdvae_scan_layout
 from vdvae_jax.sr import baselines
 from vdvae_jax.sr.diverse import DiverseSR
@@ -116,22 +117,25 @@ def sr_loss(hps: HParams, sr: SRSettings):
   return loss_fn
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _sample(hps, sr, params, y_input, eps, log_t, u_mix, u_logistic):
+@functools.partial(jax.jit, static_argnums=(0, 1, 8))
+def _sample(hps, sr, params, y_input, eps, log_t, u_mix, u_logistic, pixels):
   model = make_model(hps, sr)
   px_z = model.apply({'params': params}, y_input, eps, log_t, method=model.decode)
   l = model.apply({'params': params}, px_z, method=model.dmol_params)
-  x, idx = dmol_sample(l, u_mix, u_logistic, return_index=True)
-  return Sample(to_uint8(x), x, idx, px_z)
+  x, idx = dmol_pixels(l, pixels, u_mix, u_logistic)
+  return Sample(pixels_to_uint8(x, pixels), x, idx, px_z)
 
 
 def super_resolve(params: dict, hps: HParams, sr: SRSettings, lr_uint8: jax.Array, *,
                   n_samples: int = 1, temperature: float = 0.8, psi_temperature: float = 1.0,
-                  rng: jax.Array) -> Sample:
+                  pixels: str = 'mean', rng: jax.Array) -> Sample:
   """n_samples HR samples per LR patch: lr [B, r, r, 3] uint8 -> image [B, n, R, R, 3] uint8.
 
   VDVAE-SR: every group from the conditional prior at `temperature`. Diverse SR: groups k < ky
-  from q_psi at `psi_temperature`, the rest from the prior at `temperature`."""
+  from q_psi at `psi_temperature`, the rest from the prior at `temperature`. pixels: how the
+  image comes from the DMoL, 'mean' (default: the minimum-MSE image), 'mode' or 'sample' (the
+  official VDVAE sampler; adds pixel noise), see model/likelihood.py."""
+  check_pixel_rule(pixels)
   lr_uint8 = jnp.asarray(lr_uint8)
   check_lr_shape(lr_uint8, hps, sr)
   if sr.method in BASELINES:
@@ -146,9 +150,11 @@ def super_resolve(params: dict, hps: HParams, sr: SRSettings, lr_uint8: jax.Arra
   n = b * n_samples
   eps = standard_normal_eps(k_eps, hps, n)
   r = hps.image_size
-  u_mix, u_logistic = dmol_uniforms(k_dmol, (n, r, r), hps.num_mixtures)
-  s = _sample(hps, sr, params, y, eps, log_temperatures(hps, temps), u_mix, u_logistic)
-  return Sample(*(a.reshape((b, n_samples) + a.shape[1:]) for a in s))
+  u_mix = u_logistic = None
+  if pixels == 'sample':
+    u_mix, u_logistic = dmol_uniforms(k_dmol, (n, r, r), hps.num_mixtures)
+  s = _sample(hps, sr, params, y, eps, log_temperatures(hps, temps), u_mix, u_logistic, pixels)
+  return Sample(*(None if a is None else a.reshape((b, n_samples) + a.shape[1:]) for a in s))
 
 
 _baseline_sr = jax.jit(baselines.super_resolve, static_argnums=(0, 1, 4))
@@ -168,9 +174,11 @@ def _psnr(a: jax.Array, b: jax.Array) -> jax.Array:
   return 10.0 * jnp.log10(255.0 ** 2 / jnp.maximum(mse, 1e-10))
 
 
-def sr_eval(hps: HParams, sr: SRSettings, temperature: float):
+def sr_eval(hps: HParams, sr: SRSettings, temperature: float, pixels: str = 'mean'):
   """eval_fn(params, batch, key) -> per-image metrics: the training loss terms, and for one sample
-  at `temperature`: RGB PSNR to the HR patch and LR-consistency PSNR (degraded sample vs LR)."""
+  at `temperature` (pixels by `pixels`): RGB PSNR to the HR patch and LR-consistency PSNR
+  (degraded sample vs LR)."""
+  check_pixel_rule(pixels)
   loss_fn = sr_loss(hps, sr)
   if sr.method in BASELINES:
     def baseline_eval(params, batch, key):
@@ -203,7 +211,8 @@ def sr_eval(hps: HParams, sr: SRSettings, temperature: float):
     l = model.apply({'params': params}, px_z, method=model.dmol_params)
     r = hps.image_size
     u_mix, u_log = dmol_uniforms(k3, (n, r, r), hps.num_mixtures)
-    sample = to_uint8(dmol_sample(l, u_mix, u_log)).astype(jnp.float32)
+    x_sr, _ = dmol_pixels(l, pixels, u_mix, u_log)
+    sample = pixels_to_uint8(x_sr, pixels).astype(jnp.float32)
     lr_of_sample = jnp.clip(jnp.round(degrade_jax(sample, sr)), 0, 255)
     metrics.update(psnr_rgb=_psnr(sample, batch['image'].astype(jnp.float32)),
                    lr_psnr=_psnr(lr_of_sample, batch['lr'].astype(jnp.float32)))

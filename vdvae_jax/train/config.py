@@ -72,6 +72,7 @@ def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   c.sr.degradation = 'bicubic'            # 'bicubic' (MATLAB imresize) | 'gaussian'
   c.sr.sigma = 0.0                        # gaussian blur sigma
   c.sr.eval_temperature = 0.1             # temperature of the samples scored during training
+  c.sr.pixels = 'mean'                    # DMoL pixel rule of SR images: mean | mode | sample
   return c
 
 
@@ -99,6 +100,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.data.kind not in ('tfds', 'folder', 'npy', 'demo'):
     raise ConfigError(f"config.data.kind must be one of tfds, folder, npy, demo; "
                       f"got {config.data.kind!r}")
+  from vdvae_jax.model.likelihood import PIXEL_RULES
+  if config.sr.pixels not in PIXEL_RULES:
+    raise ConfigError(f'config.sr.pixels must be one of {", ".join(PIXEL_RULES)}; '
+                      f'got {config.sr.pixels!r}')
   hparams_from_config(config)
 
 

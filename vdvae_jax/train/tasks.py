@@ -97,13 +97,13 @@ def make_task(config: ml_collections.ConfigDict, hps: HParams) -> Task:
             np.stack([imresize(x, scale=sr.scale) for x in lr])]
     for i, temp in enumerate(t.sample_temperatures):
       s = sr_api.super_resolve(params, hps, sr, lr, n_samples=1, temperature=float(temp),
-                               rng=jax.random.fold_in(rng, i))
+                               pixels=config.sr.pixels, rng=jax.random.fold_in(rng, i))
       cols.append(np.asarray(s.image[:, 0]))
     cols.append(hr)
     return tile(np.stack(cols, axis=1))
 
   return Task(sr.method, init, sr_api.sr_loss(hps, sr),
-              sr_api.sr_eval(hps, sr, config.sr.eval_temperature),
+              sr_api.sr_eval(hps, sr, config.sr.eval_temperature, config.sr.pixels),
               labels=lambda params: sr_api.trainable_labels(params, sr), grid=grid,
               lr_scale=sr.scale, degradation=sr.degradation, sr=sr,
               sigma=sr.sigma if sr.degradation == 'gaussian' else None,
