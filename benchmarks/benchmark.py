@@ -199,8 +199,7 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
 
 
 def main():
-  from vdvae_jax.model.conv import CONV_IMPLS
-  from vdvae_jax.model.scan import REMAT_POLICIES
+  from vdvae_jax.hparams import CONV_IMPLS, REMAT_POLICIES
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   ap.add_argument('--preset', default='ffhq256')
   ap.add_argument('--batch', type=int, default=1)
@@ -209,7 +208,7 @@ def main():
   ap.add_argument('--repeats', type=int, default=3)
   ap.add_argument('--temperature', type=float, default=0.8)
   ap.add_argument('--remat', action='store_true', help='rematerialise every block (less memory)')
-  ap.add_argument('--remat_policy', default='recompute_all', choices=list(REMAT_POLICIES))
+  ap.add_argument('--remat_policy', default='recompute_all', choices=REMAT_POLICIES)
   ap.add_argument('--scan', action='store_true', help='scan over runs of identical blocks')
   ap.add_argument('--conv_impl', default='lax', choices=CONV_IMPLS)
   ap.add_argument('--config', default='',

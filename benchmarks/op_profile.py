@@ -139,15 +139,14 @@ def main():
   import jax
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   from benchmark import build_case
-  from vdvae_jax.model.conv import CONV_IMPLS
-  from vdvae_jax.model.scan import REMAT_POLICIES
+  from vdvae_jax.hparams import CONV_IMPLS, REMAT_POLICIES
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   ap.add_argument('--preset', default='ffhq256')
   ap.add_argument('--batch', type=int, default=1)
   ap.add_argument('--case', default='train', choices=('train', 'elbo', 'sample'))
   ap.add_argument('--temperature', type=float, default=0.8)
   ap.add_argument('--remat', action='store_true')
-  ap.add_argument('--remat_policy', default='recompute_all', choices=list(REMAT_POLICIES))
+  ap.add_argument('--remat_policy', default='recompute_all', choices=REMAT_POLICIES)
   ap.add_argument('--scan', action='store_true')
   ap.add_argument('--conv_impl', default='lax', choices=CONV_IMPLS)
   ap.add_argument('--config', default='', help='a training config: profile its task (train)')
