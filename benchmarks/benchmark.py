@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional, Sequence
 
 REFERENCE_S = {('ffhq256', 1, 'train'): 26.9, ('ffhq256', 1, 'elbo'): 7.89,
                ('ffhq256', 1, 'sample'): 3.36, ('imagenet32', 8, 'train'): 17.8,
@@ -198,7 +199,8 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
               peak_rss_run_gib=peak_rss_gib())
 
 
-def main():
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+  """The command line (sys.argv[1:] by default); an unknown flag exits with status 2."""
   from vdvae_jax.hparams import CONV_IMPLS, REMAT_POLICIES
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   ap.add_argument('--preset', default='ffhq256')
@@ -218,7 +220,11 @@ def main():
   ap.add_argument('--child', default='', help=argparse.SUPPRESS)
   ap.add_argument('--phase', default='compile', help=argparse.SUPPRESS)
   ap.add_argument('--cache_dir', default='', help=argparse.SUPPRESS)
-  args = ap.parse_args()
+  return ap.parse_args(argv)
+
+
+def main():
+  args = parse_args()
 
   if args.child:   # one case, one phase, in this process
     import jax
