@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional, Sequence
 
 REFERENCE_S = {('ffhq256', 1, 'train'): 26.9, ('ffhq256', 1, 'elbo'): 7.89,
                ('ffhq256', 1, 'sample'): 3.36, ('imagenet32', 8, 'train'): 17.8,
@@ -198,9 +199,9 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
               peak_rss_run_gib=peak_rss_gib())
 
 
-def main():
-  from vdvae_jax.model.conv import CONV_IMPLS
-  from vdvae_jax.model.scan import REMAT_POLICIES
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+  """The command line (sys.argv[1:] by default); an unknown flag exits with status 2."""
+  from vdvae_jax.hparams import CONV_IMPLS, REMAT_POLICIES
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   ap.add_argument('--preset', default='ffhq256')
   ap.add_argument('--batch', type=int, default=1)
@@ -209,7 +210,7 @@ def main():
   ap.add_argument('--repeats', type=int, default=3)
   ap.add_argument('--temperature', type=float, default=0.8)
   ap.add_argument('--remat', action='store_true', help='rematerialise every block (less memory)')
-  ap.add_argument('--remat_policy', default='recompute_all', choices=list(REMAT_POLICIES))
+  ap.add_argument('--remat_policy', default='recompute_all', choices=REMAT_POLICIES)
   ap.add_argument('--scan', action='store_true', help='scan over runs of identical blocks')
   ap.add_argument('--conv_impl', default='lax', choices=CONV_IMPLS)
   ap.add_argument('--config', default='',
@@ -219,7 +220,11 @@ def main():
   ap.add_argument('--child', default='', help=argparse.SUPPRESS)
   ap.add_argument('--phase', default='compile', help=argparse.SUPPRESS)
   ap.add_argument('--cache_dir', default='', help=argparse.SUPPRESS)
-  args = ap.parse_args()
+  return ap.parse_args(argv)
+
+
+def main():
+  args = parse_args()
 
   if args.child:   # one case, one phase, in this process
     import jax

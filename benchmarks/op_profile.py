@@ -24,6 +24,7 @@ import re
 import sys
 import tempfile
 import time
+from typing import Optional, Sequence
 
 _INSTR = re.compile(r'^\s*(?:ROOT\s+)?%?([\w.\-]+) = (\S+(?: \S+)*?) ([a-z][\w\-]*)\((.*)$')
 _COMP = re.compile(r'^\s*(?:ENTRY\s+)?%?([\w.\-]+) (?:\(.*\) -> .*)?\{\s*$')
@@ -135,25 +136,29 @@ def summarise(trace_dir: str, hlo_text: str, top: int) -> dict:
                    for n, (t, c) in rows])
 
 
-def main():
-  import jax
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  from benchmark import build_case
-  from vdvae_jax.model.conv import CONV_IMPLS
-  from vdvae_jax.model.scan import REMAT_POLICIES
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+  """The command line (sys.argv[1:] by default); an unknown flag exits with status 2."""
+  from vdvae_jax.hparams import CONV_IMPLS, REMAT_POLICIES
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   ap.add_argument('--preset', default='ffhq256')
   ap.add_argument('--batch', type=int, default=1)
   ap.add_argument('--case', default='train', choices=('train', 'elbo', 'sample'))
   ap.add_argument('--temperature', type=float, default=0.8)
   ap.add_argument('--remat', action='store_true')
-  ap.add_argument('--remat_policy', default='recompute_all', choices=list(REMAT_POLICIES))
+  ap.add_argument('--remat_policy', default='recompute_all', choices=REMAT_POLICIES)
   ap.add_argument('--scan', action='store_true')
   ap.add_argument('--conv_impl', default='lax', choices=CONV_IMPLS)
   ap.add_argument('--config', default='', help='a training config: profile its task (train)')
   ap.add_argument('--top', type=int, default=25, help='how many operations to list')
   ap.add_argument('--json', default='')
-  args = ap.parse_args()
+  return ap.parse_args(argv)
+
+
+def main():
+  import jax
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  from benchmark import build_case
+  args = parse_args()
 
   compute = dict(remat=args.remat, scan_blocks=args.scan, conv_impl=args.conv_impl,
                  remat_policy=args.remat_policy)

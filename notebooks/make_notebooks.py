@@ -103,7 +103,7 @@ def sr_notebook():
       nbf.v4.new_code_cell(SETUP),
       nbf.v4.new_code_cell(
           "import jax, numpy as np\n"
-          "from vdvae_jax.model.checkpoint import load_model\n"
+          "from vdvae_jax.sr.io import load_model\n"
           "from vdvae_jax.train.quick import quick_model\n"
           "SR_CHECKPOINT = os.environ.get('VDVAE_SR_CHECKPOINT', '')\n"
           "if SR_CHECKPOINT:\n"

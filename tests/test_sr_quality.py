@@ -35,7 +35,7 @@ def down(images, scale):
 @pytest.mark.parametrize('method', ['diverse', 'vdvae_sr'])
 def test_trained_sr_beats_nearest_neighbour_on_held_out_patches(method, tmp_path):
   from vdvae_jax.sr import api as sr_api
-  from vdvae_jax.model.checkpoint import load_model
+  from vdvae_jax.sr.io import load_model
   from vdvae_jax.train import train_and_evaluate
   c = load_config_file(str(ref.REPO / 'configs' / 'demo_sr.py'),
                        'vdvae_sr' if method == 'vdvae_sr' else None)

@@ -130,6 +130,14 @@ def check_encoder_blocks(enc_blocks: str, image_size: int, width_at, bottleneck_
 
 
 # ---------------------------------------------------------------------------------------------
+# Compute options: how the model computes, never what (same function, same parameters). The names
+# live here so that validation needs no model code; model/conv.py and model/scan.py implement them.
+
+CONV_IMPLS = ('lax', 'im2col', 'custom_vjp')          # formulations of the 3x3 convolutions
+REMAT_POLICIES = ('recompute_all', 'save_convs')      # what a rematerialised block keeps
+
+
+# ---------------------------------------------------------------------------------------------
 # The dataclass
 
 ARCHITECTURE_FIELDS = ('image_size', 'image_channels', 'width', 'zdim', 'enc_blocks', 'dec_blocks',
@@ -227,10 +235,8 @@ class HParams:
     for name in ('image_size', 'image_channels', 'width', 'zdim', 'num_mixtures'):
       if int(getattr(self, name)) < 1:
         raise HParamsError(f'{name} must be positive, got {getattr(self, name)}')
-    from vdvae_jax.model.conv import CONV_IMPLS
-    from vdvae_jax.model.scan import REMAT_POLICIES
     if self.remat_policy not in REMAT_POLICIES:
-      raise HParamsError(f'remat_policy must be one of {tuple(REMAT_POLICIES)}, '
+      raise HParamsError(f'remat_policy must be one of {REMAT_POLICIES}, '
                          f'got {self.remat_policy!r}')
     if self.conv_impl not in CONV_IMPLS:
       raise HParamsError(f'conv_impl must be one of {CONV_IMPLS}, got {self.conv_impl!r}')

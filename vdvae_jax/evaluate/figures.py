@@ -10,16 +10,8 @@ import numpy as np
 from vdvae_jax.data.preprocess import preprocess
 from vdvae_jax.hparams import HParams
 from vdvae_jax.model import api
+from vdvae_jax.train.grids import temperature_grid  # noqa: F401  (re-exported for notebooks)
 from vdvae_jax.train.logging import tile
-
-
-def temperature_grid(params, hps: HParams, temperatures: Sequence[float], n: int,
-                     rng: jax.Array, pixels: str = 'sample') -> np.ndarray:
-  """One row of n unconditional samples per temperature: uint8 grid (pixels: the DMoL rule)."""
-  rows = [np.asarray(api.sample(params, hps, n, temperature=float(t), pixels=pixels,
-                                rng=jax.random.fold_in(rng, i)).image)
-          for i, t in enumerate(temperatures)]
-  return tile(np.stack(rows))
 
 
 def kl_per_block(params, hps: HParams, images_u8: np.ndarray) -> np.ndarray:

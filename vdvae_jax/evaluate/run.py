@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 
 from vdvae_jax.evaluate import runner
-from vdvae_jax.model.checkpoint import load_model
+from vdvae_jax.sr.io import load_model
 from vdvae_jax.train.config import ConfigError
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from jax.ad_checkpoint import checkpoint_name
 
 from vdvae_jax.model.conv import conv2d
-from vdvae_jax.model.scan import REMAT_POLICIES
+from vdvae_jax.model.scan import CHECKPOINT_POLICIES
 
 
 def torch_conv_init(scale: float = 1.0):
@@ -133,7 +133,7 @@ def block_class(hps, remat: Optional[bool] = None):
   """The Block constructor for hps's compute options: rematerialised in the backward pass
   (hps.remat, unless `remat` overrides it) and the 3x3 convolution formulation (hps.conv_impl)."""
   if hps.remat if remat is None else remat:
-    cls = nn.remat(Block, policy=REMAT_POLICIES[hps.remat_policy])
+    cls = nn.remat(Block, policy=CHECKPOINT_POLICIES[hps.remat_policy])
   else:
     cls = Block
   return functools.partial(cls, conv_impl=hps.conv_impl)

@@ -6,8 +6,9 @@
   DIR/sr.json         only for super-resolution models: their SRSettings
 
 `load_pretrained(DIR)` is the one call that training (`config.init_from`), evaluation, sampling
-and the notebooks use. Writes are atomic: a temporary sibling directory renamed into place, so an
-error or a kill never leaves a half-written DIR.
+and the notebooks use for a VDVAE; `vdvae_jax.sr.io.load_model(DIR)` loads either kind (the
+model knows nothing of SR, so reading sr.json lives there). Writes are atomic: a temporary
+sibling directory renamed into place, so an error or a kill never leaves a half-written DIR.
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def load_pretrained(directory: str, expected: Optional[HParams] = None) -> tuple
   hps = load_hparams(directory)
   if os.path.exists(os.path.join(directory, SR_FILE)):
     raise CheckpointError(f'{directory}: is a super-resolution model, not a VDVAE '
-                          '(load it with load_model)')
+                          '(load it with vdvae_jax.sr.io.load_model)')
   if expected is not None:
     from vdvae_jax.hparams import ARCHITECTURE_FIELDS
     diff = {k: (getattr(hps, k), getattr(expected, k)) for k in ARCHITECTURE_FIELDS
@@ -94,30 +95,10 @@ def load_pretrained(directory: str, expected: Optional[HParams] = None) -> tuple
       shown = ', '.join(f'{k}: checkpoint {a!r} vs expected {b!r}' for k, (a, b) in diff.items())
       raise CheckpointError(f'{directory}: architecture differs from the expected one ({shown})')
   from vdvae_jax.model.api import abstract_params
-  return _restore_checked(directory, abstract_params(hps)), hps
+  return restore_params(directory, abstract_params(hps)), hps
 
 
-def load_model(directory: str) -> tuple[dict, HParams, Any]:
-  """(params, hps, sr) of any saved model; sr is None for a plain VDVAE, else its SRSettings."""
-  directory = os.path.abspath(directory)
-  hps = load_hparams(directory)
-  sr_path = os.path.join(directory, SR_FILE)
-  if not os.path.exists(sr_path):
-    params, hps = load_pretrained(directory)
-    return params, hps, None
-  from vdvae_jax.hparams import HParamsError
-  from vdvae_jax.sr.settings import SRSettings
-  try:
-    with open(sr_path) as f:
-      sr = SRSettings(**json.load(f))
-    sr.validate(hps)
-  except (OSError, ValueError, TypeError, HParamsError) as e:
-    raise CheckpointError(f'{sr_path}: invalid SR settings: {e}') from None
-  from vdvae_jax.sr.api import abstract_params as sr_abstract
-  return _restore_checked(directory, sr_abstract(hps, sr)), hps, sr
-
-
-def _restore_checked(directory: str, want: Any) -> dict:
+def restore_params(directory: str, want: Any) -> dict:
   """Restore DIR/params and check it has exactly the tree and shapes of `want`."""
   import orbax.checkpoint as ocp
   try:

@@ -19,6 +19,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from vdvae_jax.hparams import CONV_IMPLS
+
+
 def conv_lax(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """x [B,H,W,C], kernel [k,k,C,D] -> [B,H,W,D], zero padding k//2, stride 1."""
   p = kernel.shape[0] // 2
@@ -82,7 +85,6 @@ def _bwd(res, dy):
 conv_custom_vjp.defvjp(_fwd, _bwd)
 
 _IMPLS = {'lax': conv_lax, 'im2col': conv_im2col, 'custom_vjp': conv_custom_vjp}
-CONV_IMPLS = tuple(_IMPLS)
 
 
 def conv2d(x: jax.Array, kernel: jax.Array, impl: str = 'lax') -> jax.Array:

@@ -11,6 +11,8 @@ from typing import Callable, Hashable, Optional, Sequence
 
 import jax
 
+from vdvae_jax.hparams import REMAT_POLICIES
+
 
 def runs(keys: Sequence[Hashable], min_len: int = 2) -> list[tuple[int, int]]:
   """Maximal [start, end) ranges of equal, non-None consecutive keys, length >= min_len."""
@@ -25,7 +27,8 @@ def runs(keys: Sequence[Hashable], min_len: int = 2) -> list[tuple[int, int]]:
   return out
 
 
-REMAT_POLICIES = {
+# The jax.checkpoint policy of each name in hparams.REMAT_POLICIES.
+CHECKPOINT_POLICIES = {
     # keep only the loop body's inputs; recompute everything else in the backward pass
     'recompute_all': None,
     # also keep every convolution's output (tagged 'conv' in blocks.Conv2d): the backward
@@ -38,9 +41,9 @@ def checkpointed(f: Callable, remat: Optional[str]) -> Callable:
   """jax.checkpoint(f) under the named policy (REMAT_POLICIES); f itself when remat is None."""
   if remat is None:
     return f
-  if remat not in REMAT_POLICIES:
-    raise ValueError(f'remat_policy must be one of {sorted(REMAT_POLICIES)}, got {remat!r}')
-  return jax.checkpoint(f, policy=REMAT_POLICIES[remat])
+  if remat not in CHECKPOINT_POLICIES:
+    raise ValueError(f'remat_policy must be one of {REMAT_POLICIES}, got {remat!r}')
+  return jax.checkpoint(f, policy=CHECKPOINT_POLICIES[remat])
 
 
 def remat_policy(hps) -> Optional[str]:

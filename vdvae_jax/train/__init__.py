@@ -1,4 +1,5 @@
-"""Training: config schema, optimizer, state, steps, data parallelism, checkpoints, the loop."""
+"""Training: config schema, optimizer, state, steps, data parallelism, checkpoints, the loop,
+the logged grids. May import hparams, data, model and sr; not evaluate (tests/test_layering.py)."""
 
 
 def train_and_evaluate(config, workdir):

@@ -20,7 +20,7 @@ def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   c.seed = 0
   c.model = ml_collections.ConfigDict(get_preset(preset).to_dict())
   c.model_preset = preset                 # informational: what the model section started from
-  # Compute options (the same function and parameters, see README "Speed"): the training
+  # Compute options (the same function and parameters, see docs/performance.md): the training
   # structure that is fastest and leanest on XLA:CPU. Plain unrolled `lax` convolutions
   # (scan_blocks=False, remat=False, conv_impl='lax') compile slower and need far more memory.
   c.model.update(dict(scan_blocks=True, remat=True, remat_policy='recompute_all',

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from vdvae_jax.model.checkpoint import load_model
+from vdvae_jax.sr.io import load_model
 from vdvae_jax.train.config import load_config_file
 
 

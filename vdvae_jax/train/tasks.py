@@ -64,7 +64,7 @@ def make_task(config: ml_collections.ConfigDict, hps: HParams) -> Task:
       return pre if pre is not None else api.init_params(hps, rng)
 
     def grid(params, batch, rng):
-      from vdvae_jax.evaluate.figures import temperature_grid
+      from vdvae_jax.train.grids import temperature_grid
       return temperature_grid(params, hps, config.train.sample_temperatures,
                               config.train.samples_per_temperature, rng)
     return Task('vdvae', init, elbo_loss(hps), elbo_eval(hps), grid=grid,
