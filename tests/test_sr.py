@@ -105,7 +105,8 @@ def test_diverse_with_ky_zero_is_the_prior_sampler():
   pre = perturbed(tiny_params())
   params = sr_api.init_params(TINY, sr, jax.random.key(3), pre)
   key = jax.random.key(9)
-  s = sr_api.super_resolve(params, TINY, sr, images(2, 4), n_samples=1, temperature=0.7, rng=key)
+  s = sr_api.super_resolve(params, TINY, sr, images(2, 4), n_samples=1, temperature=0.7,
+                           pixels='sample', rng=key)
   k_eps, k_dmol = jax.random.split(key)
   r = TINY.image_size
   from vdvae_jax.model.likelihood import dmol_uniforms
@@ -213,3 +214,21 @@ def test_config_errors(tmp_path, pretrained_demo_vdvae):
   c.init_from = pretrained_demo_vdvae
   with pytest.raises(ConfigError, match='init_from.*architecture differs'):
     train_and_evaluate(c, str(tmp_path / 'b'))
+
+
+def test_truncated_posterior_pass_gives_the_top_blocks_stats():
+  """Decoder(n_blocks=k), which diverse SR's loss runs, computes the same stats for blocks < k
+  as the full posterior pass (it only skips the blocks below)."""
+  params = perturbed(tiny_params())
+  x, _ = preprocess(images(2, 16), TINY)
+  eps = api.standard_normal_eps(jax.random.key(2), TINY, 2)
+
+  def top(m, x, n):
+    return m.decoder(m.encoder(x), eps, n_blocks=n)
+  k = 3
+  px_z, part = VDVAE(TINY).apply({'params': params}, x, k, method=top)
+  full_px, full = VDVAE(TINY).apply({'params': params}, x, None, method=top)
+  assert px_z is None and full_px is not None and len(part) == k < len(full)
+  for a, b in zip(part, full[:k]):
+    for key in ('z', 'kl', 'qm', 'qv', 'pm', 'pv', 'x_in'):
+      np.testing.assert_array_equal(a[key], b[key])

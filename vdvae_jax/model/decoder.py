@@ -157,9 +157,12 @@ class Decoder(nn.Module):
     return lambda x, pm, pv: hooks.prior(i, x, pm, pv)
 
   def __call__(self, acts: dict[int, jax.Array], eps: Optional[Sequence[jax.Array]] = None,
-               hooks: Optional[DecoderHooks] = None):
+               hooks: Optional[DecoderHooks] = None, n_blocks: Optional[int] = None):
     """Posterior pass. Returns px_z [B,R,R,W] and per-block stats: z, kl, qm, qv, pm, pv, x_in
-    (the block's input state) and x (its output)."""
+    (the block's input state) and x (its output).
+
+    n_blocks: run only the top blocks [0, n_blocks) (a scanned run that crosses n_blocks is run
+    whole) and return (None, their stats): what a consumer of the top groups alone needs."""
     any_act = acts[self.hps.image_size]
     n, dtype = any_act.shape[0], any_act.dtype
     xs = self._initial_xs(n, dtype)
@@ -169,7 +172,8 @@ class Decoder(nn.Module):
         and not self.is_initializing():
       scanned = dict(decoder_runs(self.hps.decoder_layers))
     i = 0
-    while i < len(self.dec_blocks):
+    stop = len(self.dec_blocks) if n_blocks is None else n_blocks
+    while i < stop:
       block = self.dec_blocks[i]
       if i in scanned:                       # a run of identical blocks: one scan
         end = scanned[i]
@@ -186,6 +190,8 @@ class Decoder(nn.Module):
       xs[block.res] = x
       stats.append(dict(z=z, kl=kl, qm=qm, qv=qv, pm=pm, pv=pv, x_in=x_in, x=x))
       i += 1
+    if n_blocks is not None and n_blocks < len(self.dec_blocks):
+      return None, stats[:n_blocks]
     return self.final(xs[self.hps.image_size]), stats
 
   def _scan_posterior(self, start: int, end: int, x: jax.Array, acts: jax.Array, eps,

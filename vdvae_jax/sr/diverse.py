@@ -47,7 +47,9 @@ class DiverseSR(nn.Module):
     """Per-image KL(q_phi || q_psi) of the first ky groups: kl_per_block [ky, B] (nats) and
     loss [B] (nats per HR sub-pixel). eps: posterior noise of the frozen VDVAE (teacher forcing)."""
     acts = self.vdvae.encoder(x_input)
-    _, stats = self.vdvae.decoder(acts, eps)
+    # Only the top ky blocks are needed: the decoder's higher resolutions are not run.
+    n = self.sr.ky if not self.is_initializing() else None
+    _, stats = self.vdvae.decoder(acts, eps, n_blocks=n)
     stats = jax.lax.stop_gradient(stats[:self.sr.ky])
     g = self.lr_encoder(y_input)
     kls = []
