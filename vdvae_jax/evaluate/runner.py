@@ -19,7 +19,8 @@ from vdvae_jax.train.logging import tile
 
 
 def sr_sampler(params, hps: HParams, sr, *, n_samples: int, temperature: float, seed: int,
-               pixels: str = 'mean', overlap: Optional[int] = None, batch_size: int = 8):
+               pixels: str = 'mean', psi_temperature: Optional[float] = None,
+               overlap: Optional[int] = None, batch_size: int = 8):
   """lr uint8 [h, w, 3] -> uint8 [N, h*s, w*s, 3]: tiled, blended super-resolution. Tiles are
   blended as floats (the samples' uint8 values for pixels='sample'), then rounded once."""
   from vdvae_jax.sr import api as sr_api
@@ -31,7 +32,8 @@ def sr_sampler(params, hps: HParams, sr, *, n_samples: int, temperature: float, 
   def fn(tiles):
     key = jax.random.fold_in(jax.random.key(seed), next(counter))
     s = sr_api.super_resolve(params, hps, sr, tiles, n_samples=n_samples,
-                             temperature=temperature, pixels=pixels, rng=key)
+                             temperature=temperature, psi_temperature=psi_temperature,
+                             pixels=pixels, rng=key)
     return s.image if pixels == 'sample' else (np.asarray(s.x, np.float64) + 1.0) * 127.5
 
   def run(lr):

@@ -127,12 +127,14 @@ def _sample(hps, sr, params, y_input, eps, log_t, u_mix, u_logistic, pixels):
 
 
 def super_resolve(params: dict, hps: HParams, sr: SRSettings, lr_uint8: jax.Array, *,
-                  n_samples: int = 1, temperature: float = 0.8, psi_temperature: float = 1.0,
+                  n_samples: int = 1, temperature: float = 0.8,
+                  psi_temperature: Optional[float] = None,
                   pixels: str = 'mean', rng: jax.Array) -> Sample:
   """n_samples HR samples per LR patch: lr [B, r, r, 3] uint8 -> image [B, n, R, R, 3] uint8.
 
   VDVAE-SR: every group from the conditional prior at `temperature`. Diverse SR: groups k < ky
-  from q_psi at `psi_temperature`, the rest from the prior at `temperature`. pixels: how the
+  from q_psi at `psi_temperature` (None: 1, q_psi itself), the rest from the prior at
+  `temperature`. pixels: how the
   image comes from the DMoL, 'mean' (default: the minimum-MSE image), 'mode' or 'sample' (the
   official VDVAE sampler; adds pixel noise), see model/likelihood.py."""
   check_pixel_rule(pixels)
@@ -145,7 +147,7 @@ def super_resolve(params: dict, hps: HParams, sr: SRSettings, lr_uint8: jax.Arra
   y, _ = preprocess(jnp.repeat(lr_uint8, n_samples, axis=0), hps)
   temps = np.full(hps.n_dec_blocks, temperature, np.float64)
   if sr.method == 'diverse':
-    temps[:sr.ky] = psi_temperature
+    temps[:sr.ky] = 1.0 if psi_temperature is None else psi_temperature
   k_eps, k_dmol = jax.random.split(rng)
   n = b * n_samples
   eps = standard_normal_eps(k_eps, hps, n)
