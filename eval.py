@@ -25,7 +25,8 @@ flags.DEFINE_string('workdir', None, 'a train.py workdir (its pretrained/ and co
 flags.DEFINE_string('checkpoint', None, 'a pretrained-model directory (instead of --workdir)')
 flags.DEFINE_string('hr_dir', None, 'folder of HR images to evaluate on / score against')
 flags.DEFINE_string('sr_dir', None, 'metrics-only mode: folder of SR images to score')
-flags.DEFINE_integer('scale', None, 'metrics-only mode: the SR scale')
+flags.DEFINE_integer('scale', None, 'metrics-only mode: the SR scale (with a model: must be '
+                     'the scale it was trained for)')
 flags.DEFINE_enum('degradation', 'bicubic', ['bicubic', 'gaussian'], 'metrics-only mode: LR '
                   'degradation used for LR-consistency')
 flags.DEFINE_float('sigma', None, 'metrics-only mode: Gaussian blur sigma')

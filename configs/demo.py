@@ -26,12 +26,12 @@ def get_config(arg=None):
   c.data.eval_split = 'valid'
   c.data.random_flip = True
   c.train.batch_size = 16
-  c.train.steps = 3500
+  c.train.steps = 3000
   c.train.log_every = 50
   c.train.eval_every = 500
   c.train.eval_batches = 4
   c.train.checkpoint_every = 500
-  c.train.sample_every = 3500
+  c.train.sample_every = 3000
   if arg == 'tiny':
     c.model.update(dict(width=16, zdim=4, enc_blocks='32x1,32d2,16x1,16d2,8x1,8d4,2x1',
                         dec_blocks='2x1,8m2,8x1,16m8,32m16,32x1', num_mixtures=3))

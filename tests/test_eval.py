@@ -11,7 +11,7 @@ import pytest
 from skimage import data
 
 import reference_sets as ref
-from vdvae_jax.train.config import load_config_file
+from vdvae_jax.train.config import ConfigError, load_config_file
 from vdvae_jax.data.images import ImageError, save_image
 from vdvae_jax.evaluate.run import run_eval
 
@@ -114,3 +114,12 @@ def test_eval_end_to_end_on_tiny_models(tmp_path):
   from vdvae_jax.data.images import load_image
   assert load_image(tmp_path / 'mine_sr' / 'a_s1.png').shape == (80, 112, 3)
   assert 'wrote 2 images' in msg
+  # Bad input: an LR image smaller than one patch, a scale the model was not trained for.
+  save_image(tmp_path / 'small' / 'tiny.png', data.coffee()[:5, :7])
+  with pytest.raises(ImageError, match=r'tiny.png: LR image 7x5 is smaller than one patch of '
+                                       r'this model \(8x8 LR pixels at x4'):
+    run_eval(options(workdir=str(tmp_path / 'sr'), input_dir=str(tmp_path / 'small'),
+                     output_dir=str(tmp_path / 'small_sr')))
+  assert not (tmp_path / 'small_sr').exists()
+  with pytest.raises(ConfigError, match=r'--scale=8: .* was trained for x4 \(8x8 -> 32x32\)'):
+    run_eval(options(workdir=str(tmp_path / 'sr'), scale=8))

@@ -63,6 +63,9 @@ def run_eval(o: Any) -> str:
     return _write(result, o.output_dir or os.path.join(o.sr_dir, 'eval'))
 
   params, hps, sr = load_model(_model_dir(o))
+  if o.scale and sr is not None and o.scale != sr.scale:
+    raise ConfigError(f'--scale={o.scale}: {_model_dir(o)} was trained for x{sr.scale} '
+                      f'({sr.lr_size(hps)}x{sr.lr_size(hps)} -> {hps.image_size}x{hps.image_size})')
   out_dir = o.output_dir or os.path.join(o.workdir or o.checkpoint, 'eval')
   if o.input_dir:                                           # the user's own LR images
     if sr is None:

@@ -42,6 +42,15 @@ def sr_sampler(params, hps: HParams, sr, *, n_samples: int, temperature: float, 
   return run
 
 
+def check_lr_size(lr: np.ndarray, patch: int, scale: int, path: str) -> None:
+  """One-line error for an LR image smaller than one of the model's LR patches."""
+  h, w = lr.shape[:2]
+  if h < patch or w < patch:
+    raise ImageError(f'{path}: LR image {w}x{h} is smaller than one patch of this model '
+                     f'({patch}x{patch} LR pixels at x{scale}, i.e. HR at least '
+                     f'{patch * scale}x{patch * scale})')
+
+
 def _degrader(sr):
   sigma = sr.sigma if sr.degradation == 'gaussian' else None
   return lambda img: degrade(img, sr.scale, sr.degradation, sigma)
@@ -79,6 +88,7 @@ def evaluate_sr(params, hps: HParams, sr, hr_paths: Sequence[str], out_dir: str,
     if min(hr.shape[:2]) < sr.scale:
       raise ImageError(f'{path}: image smaller than the scale {sr.scale}')
     lr = degrade_fn(hr)
+    check_lr_size(lr, sr.lr_size(hps), sr.scale, path)
     bicubic = imresize(lr, scale=sr.scale)
     name = os.path.splitext(os.path.basename(path))[0]
     rows['bicubic'].append(dict(image=name, **score_samples(bicubic[None], hr, lr, sr.scale,
@@ -167,6 +177,7 @@ def super_resolve_folder(params, hps: HParams, sr, input_dir: str, output_dir: s
   written = []
   for path in tqdm(list_images(input_dir), desc='super-resolve', unit='image'):
     lr = load_image(path)
+    check_lr_size(lr, sr.lr_size(hps), sr.scale, path)
     samples = sr_sampler(params, hps, sr, n_samples=n_samples, temperature=temperature,
                          seed=seed, pixels=pixels)(lr)
     rel = os.path.splitext(os.path.relpath(path, input_dir))[0]

@@ -17,7 +17,7 @@ from vdvae_jax.data.degradations import imresize
 
 
 def back_project(sr: np.ndarray, lr: np.ndarray, scale: int,
-                 degrade_float: Callable[[np.ndarray], np.ndarray], iters: int = 30) -> np.ndarray:
+                 degrade_float: Callable[[np.ndarray], np.ndarray], iters: int = 10) -> np.ndarray:
   """sr [H, W, 3] (0..255, any dtype) and its LR input lr [H/s, W/s, 3] -> float64 [H, W, 3].
 
   degrade_float: the model's degradation on float images, without rounding (e.g.
