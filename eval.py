@@ -40,6 +40,8 @@ flags.DEFINE_enum('pixels', 'mean', ['mean', 'mode', 'sample'],
 flags.DEFINE_bool('projection', True, 'SR models: also score every temperature after '
                   'LR-consistency back-projection (rows "t=T +projection"; not part of the '
                   'published methods)')
+flags.DEFINE_float('psi_temperature', None, 'diverse SR: temperature of the groups predicted '
+                   'from the LR image (default: the same as --temperatures; 1.0 = q_psi itself)')
 flags.DEFINE_integer('n_samples', 4, 'samples per LR image and temperature')
 flags.DEFINE_integer('eval_batches', 0, 'unconditional: number of eval batches (0: the config)')
 flags.DEFINE_bool('lpips', True, 'compute LPIPS to the HR image and pairwise diversity')

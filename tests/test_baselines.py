@@ -29,7 +29,7 @@ def test_baseline_trains_and_evaluates(name, tmp_path):
                             scale=None, degradation='bicubic', sigma=None, input_dir=None,
                             output_dir=None, temperatures=['1.0'], n_samples=2, eval_batches=0,
                             lpips=False, seed=0, pixels='mean', projection=False,
-                            diagnose=False)
+                            diagnose=False, psi_temperature=None)
   run_eval(o)
   res = json.loads((tmp_path / 'eval' / 'results.json').read_text())
   assert set(res['mean']) == {'bicubic', 't=1.0'}

@@ -20,7 +20,8 @@ def options(**kw):
   base = dict(workdir=None, checkpoint=None, hr_dir=None, sr_dir=None, scale=None,
               degradation='bicubic', sigma=None, input_dir=None, output_dir=None,
               temperatures=[], n_samples=2, eval_batches=0, lpips=True, seed=0, pixels='mean',
-              projection=False, diagnose=False, base_checkpoint=None)
+              projection=False, diagnose=False, base_checkpoint=None,
+              psi_temperature=None)
   base.update(kw)
   return types.SimpleNamespace(**base)
 

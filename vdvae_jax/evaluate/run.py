@@ -74,7 +74,8 @@ def run_eval(o: Any) -> str:
       raise ConfigError('--input_dir needs --output_dir')
     written = runner.super_resolve_folder(params, hps, sr, o.input_dir, o.output_dir,
                                           n_samples=o.n_samples, temperature=temps[-1],
-                                          seed=o.seed, pixels=o.pixels)
+                                          seed=o.seed, pixels=o.pixels,
+                                          psi_temperature=o.psi_temperature)
     return f'wrote {len(written)} images to {o.output_dir}'
 
   if sr is not None:                                        # SR model on HR images
@@ -85,7 +86,7 @@ def run_eval(o: Any) -> str:
     for i, (name, paths) in enumerate(sets.items()):
       result = runner.evaluate_sr(params, hps, sr, paths, out_dir, temperatures=temps,
                                   n_samples=o.n_samples, seed=o.seed, pixels=o.pixels,
-                                  projection=o.projection,
+                                  psi_temperature=o.psi_temperature, projection=o.projection,
                                   with_lpips=o.lpips, dataset=name)
       tables.append(_write(result, out_dir, suffix='' if i == 0 else f'_{i}',
                            append=i > 0))

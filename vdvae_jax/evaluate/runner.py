@@ -75,8 +75,8 @@ def score_samples(samples: np.ndarray, hr: np.ndarray, lr: np.ndarray, scale: in
 
 def evaluate_sr(params, hps: HParams, sr, hr_paths: Sequence[str], out_dir: str, *,
                 temperatures: Sequence[float] = (0.1, 0.8), n_samples: int = 4, seed: int = 0,
-                pixels: str = 'mean', projection: bool = False, with_lpips: bool = True,
-                dataset: str = 'eval') -> dict:
+                pixels: str = 'mean', psi_temperature: Optional[float] = None,
+                projection: bool = False, with_lpips: bool = True, dataset: str = 'eval') -> dict:
   """Every HR image: LR by the model's degradation, N samples per temperature, metrics, grids.
   With `projection`, each temperature also gets a row 't=T +projection': the same samples after
   LR-consistency back-projection (sr/projection.py; not part of the published methods)."""
@@ -101,7 +101,7 @@ def evaluate_sr(params, hps: HParams, sr, hr_paths: Sequence[str], out_dir: str,
     grid_cols = [np.repeat(np.repeat(lr, sr.scale, 0), sr.scale, 1), bicubic]
     for t in temperatures:
       samples = sr_sampler(params, hps, sr, n_samples=n_samples, temperature=t, seed=seed,
-                           pixels=pixels)(lr)
+                           pixels=pixels, psi_temperature=psi_temperature)(lr)
       rows.setdefault(f't={t}', []).append(
           dict(image=name, **score_samples(samples, hr, lr, sr.scale, degrade_fn, with_lpips)))
       grid_cols += list(samples[:4])
@@ -172,14 +172,15 @@ def score_folders(hr_dir: str, sr_dir: str, scale: int, *, degradation: str = 'b
 
 def super_resolve_folder(params, hps: HParams, sr, input_dir: str, output_dir: str, *,
                          n_samples: int = 1, temperature: float = 0.8, seed: int = 0,
-                         pixels: str = 'mean') -> list[str]:
+                         pixels: str = 'mean',
+                         psi_temperature: Optional[float] = None) -> list[str]:
   """Super-resolve the user's own LR images: OUTPUT/<name>_s<k>.png for k < n_samples."""
   written = []
   for path in tqdm(list_images(input_dir), desc='super-resolve', unit='image'):
     lr = load_image(path)
     check_lr_size(lr, sr.lr_size(hps), sr.scale, path)
     samples = sr_sampler(params, hps, sr, n_samples=n_samples, temperature=temperature,
-                         seed=seed, pixels=pixels)(lr)
+                         seed=seed, pixels=pixels, psi_temperature=psi_temperature)(lr)
     rel = os.path.splitext(os.path.relpath(path, input_dir))[0]
     for k, s in enumerate(samples):
       out = os.path.join(output_dir, f'{rel}_s{k}.png')

@@ -133,8 +133,9 @@ def super_resolve(params: dict, hps: HParams, sr: SRSettings, lr_uint8: jax.Arra
   """n_samples HR samples per LR patch: lr [B, r, r, 3] uint8 -> image [B, n, R, R, 3] uint8.
 
   VDVAE-SR: every group from the conditional prior at `temperature`. Diverse SR: groups k < ky
-  from q_psi at `psi_temperature` (None: 1, q_psi itself), the rest from the prior at
-  `temperature`. pixels: how the
+  from q_psi at `psi_temperature` (None: `temperature`, so t scales every group's standard
+  deviation; 1.0 draws them from q_psi itself), the rest from the prior at `temperature`.
+  pixels: how the
   image comes from the DMoL, 'mean' (default: the minimum-MSE image), 'mode' or 'sample' (the
   official VDVAE sampler; adds pixel noise), see model/likelihood.py."""
   check_pixel_rule(pixels)
@@ -147,7 +148,7 @@ def super_resolve(params: dict, hps: HParams, sr: SRSettings, lr_uint8: jax.Arra
   y, _ = preprocess(jnp.repeat(lr_uint8, n_samples, axis=0), hps)
   temps = np.full(hps.n_dec_blocks, temperature, np.float64)
   if sr.method == 'diverse':
-    temps[:sr.ky] = 1.0 if psi_temperature is None else psi_temperature
+    temps[:sr.ky] = temperature if psi_temperature is None else psi_temperature
   k_eps, k_dmol = jax.random.split(rng)
   n = b * n_samples
   eps = standard_normal_eps(k_eps, hps, n)
@@ -192,10 +193,7 @@ def sr_eval(hps: HParams, sr: SRSettings, temperature: float, pixels: str = 'mea
                   lr_psnr=_psnr(lr_of_sample, batch['lr'].astype(jnp.float32)))
     return baseline_eval
   model = make_model(hps, sr)
-  temps = np.full(hps.n_dec_blocks, temperature, np.float64)
-  if sr.method == 'diverse':
-    temps[:sr.ky] = 1.0
-  log_t = log_temperatures(hps, temps)
+  log_t = log_temperatures(hps, temperature)      # every group, q_psi's too (diverse)
 
   def eval_fn(params, batch, key):
     k1, k2, k3 = jax.random.split(key, 3)
