@@ -263,6 +263,29 @@ def test_bf16_inference_with_bf16_parameters():
   assert np.abs(np.float32(s.x) - s32.x).mean() < 0.05
 
 
+def test_bf16_parameters_in_scanned_runs():
+  """bf16 parameters under scan_blocks (runs pre-stacked, as eval.py holds them) give the ELBO of
+  the unrolled structure: the runs are sliced as 16-bit integers inside the loop (model/scan.py),
+  the same values."""
+  from vdvae_jax.model.layout import stack_runs
+  from vdvae_jax.model.vae import scan_layout
+  runs = TINY.replace(enc_blocks='16x2,16d2,8x2,8d2,4x1,4d4,1x1',
+                      dec_blocks='1x2,4m1,4x2,8m4,8x1,16m8,16x2', dtype='bfloat16',
+                      param_dtype='bfloat16')
+  params = api.cast_params(api.init_params(runs.replace(param_dtype='float32'),
+                                           jax.random.key(0)), runs)
+  scanned = runs.replace(**SCANNED)
+  stacked = stack_runs(jax.device_get(params), scan_layout(scanned))
+  assert 'dec_blocks_0_to_1' in stacked['decoder']
+  x, t = preprocess(images(), runs)
+  eps = api.standard_normal_eps(jax.random.key(1), runs, 2)
+  a = api.elbo(params, runs, x, t, eps=eps)
+  b = api.elbo(stacked, scanned, x, t, eps=eps)
+  np.testing.assert_allclose(b.elbo, a.elbo, rtol=1e-3)
+  jaxpr = str(jax.make_jaxpr(lambda p: api._elbo(scanned, p, x, t, eps))(stacked))
+  assert 'bitcast_convert_type' in jaxpr and 'optimization_barrier' in jaxpr
+
+
 @pytest.mark.parametrize('method', ['vdvae_sr', 'diverse'])
 def test_bf16_super_resolution(method):
   """SR losses (VDVAE-SR's conditional pass scanned) and sampling in bf16, close to float32."""

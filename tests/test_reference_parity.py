@@ -194,7 +194,9 @@ def test_gradients(v, structure):
 PRECISIONS = {'bf16': dict(dtype='bfloat16'),
               'bf16_params': dict(dtype='bfloat16', param_dtype='bfloat16'),
               'bf16_scan_remat_custom_vjp': dict(STRUCTURES['scan_remat_custom_vjp'],
-                                                 dtype='bfloat16')}
+                                                 dtype='bfloat16'),
+              'bf16_params_scan_remat_custom_vjp': dict(STRUCTURES['scan_remat_custom_vjp'],
+                                                        dtype='bfloat16', param_dtype='bfloat16')}
 
 
 @pytest.mark.parametrize('precision', list(PRECISIONS))

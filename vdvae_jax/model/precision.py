@@ -59,6 +59,11 @@ def _is_float(x) -> bool:
   return jnp.issubdtype(jnp.result_type(x), jnp.floating)
 
 
+def narrow(x) -> bool:
+  """Whether x is a float narrower than float32 (bfloat16)."""
+  return _is_float(x) and jnp.finfo(jnp.result_type(x)).bits < 32
+
+
 def cast(x: jax.Array, dtype: Dtype) -> jax.Array:
   """x in compute dtype `dtype`. float32: narrower floats (bfloat16) go up to float32, float32
   and float64 stay (no cast emitted); bfloat16: every float becomes bfloat16. Non-floats pass."""
@@ -96,8 +101,7 @@ def cast_tree(tree: Any, dtype: Dtype) -> Any:
 def check_master_params(params: Any) -> None:
   """Raise ValueError unless every floating parameter is at least float32 (training's master
   weights; bfloat16 parameters are for inference)."""
-  low = sorted({str(jnp.result_type(a)) for a in jax.tree.leaves(params)
-                if _is_float(a) and jnp.finfo(jnp.result_type(a)).bits < 32})
+  low = sorted({str(jnp.result_type(a)) for a in jax.tree.leaves(params) if narrow(a)})
   if low:
     raise ValueError(f'training needs float32 master parameters, got {", ".join(low)} ones: '
                      "param_dtype='bfloat16' is for inference (ELBO, sampling, SR); train with "
