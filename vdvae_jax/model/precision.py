@@ -8,31 +8,36 @@ Two options (hps.dtype, hps.param_dtype, names in hparams.DTYPES):
 
 'float32' is the reference program: every cast below is then the identity and is not emitted,
 so the jaxpr is the one of the code before these options existed (tests/test_precision.py), and
-float64 arrays under jax_enable_x64 stay float64.
+float64 arrays under jax_enable_x64 stay float64. With param_dtype='bfloat16' and dtype='float32'
+the parameters are cast up to float32 where they are used.
 
 Under dtype='bfloat16' (following Flax's dtype / param_dtype convention):
   bfloat16   each module casts its inputs and parameters to bfloat16 (`cast`) and returns
              bfloat16: every convolution (the 1x1 ones and the three 3x3 formulations of
              conv.py), GELU (evaluated in float32 inside the fusion, rounded once), average
-             pooling, nearest upsampling and the decoder's mix-in, so the residual stream, the
-             encoder activations, the decoder state and px_z are bfloat16. The 3x3 custom-VJP
-             kernel gradient accumulates in float32 and is rounded once.
+             pooling (jnp.mean sums in float32), nearest upsampling and the decoder's mix-in, so
+             the residual stream, the encoder activations, the decoder state and px_z are
+             bfloat16. The 3x3 custom-VJP kernel gradient accumulates in float32 and is rounded
+             once; biases, the output gain and SR gates are broadcast before their cast
+             (`broadcast_param`), so their gradients sum over B, H, W in float32.
   heads      the 1x1 convolutions whose outputs feed float32 code take bfloat16 inputs but
              accumulate and return float32 (`Conv2d(float32_result=True)`): the posterior and
              prior heads (last conv of the `enc` and `prior` blocks; the prior's state features
-             are cast back to bfloat16) and the DMoL head (`out_net`), whose means would
-             otherwise be rounded to half an 8-bit bin.
+             are cast back to bfloat16), SR's top prior and q_psi heads, and the DMoL head
+             (`out_net`), whose means bfloat16 would round by up to half an 8-bit bin.
   float32    always, whatever the option (`float32` at the entry of each function): the
              posterior/prior means and log-std, their `exp` and the latent draw
              z = exp(logsigma) eps + mu (gaussian.py); the Gaussian KL and its sums; the DMoL
              log-likelihood with its log-sum-exp and 5-bit / 8-bit edge branches, its sampler
              and pixel rules (likelihood.py); the ELBO terms and loss reductions (vae.py,
              train/losses.py).
-  training   float32 master parameters (`check_master_params` in the optimizer's init);
-             the backward pass runs in bfloat16 and each parameter's gradient becomes float32
-             at the cast from its float32 master copy (`float32` in the train step): the global
-             gradient norm, clipping, the skip test, Adam moments, the update and the EMA are
-             float32.
+  training   float32 master parameters (`check_master_params` in the optimizer's init; the
+             config refuses param_dtype='bfloat16'); the backward pass runs in bfloat16 and each
+             parameter's gradient becomes float32 at the cast from its float32 master copy
+             (`float32` in the train step): the global gradient norm, clipping, the skip test,
+             Adam moments, the update and the EMA are float32.
+Scanned runs of bfloat16 parameters are sliced as 16-bit integers inside the loop (scan.py), so
+XLA:CPU does not make a float32 copy of the stack.
 
 No loss scaling: bfloat16 has float32's 8-bit exponent, so gradients neither underflow nor
 overflow where float32 ones do not (float16, with 5 exponent bits, is what needs it).
