@@ -4,6 +4,12 @@
   python benchmarks/benchmark.py --preset imagenet32 --batch 8 --cases train --json out.json
   python benchmarks/benchmark.py --config configs/div2k_x4.py --cases train --scan --remat \
       --conv_impl custom_vjp          # the train step of a config's task (here VDVAE-SR)
+  python benchmarks/benchmark.py --preset ffhq256 --cases elbo,sample --dtype float32,bfloat16 \
+      --param_dtype float32,bfloat16  # each case at each precision, side by side
+
+--dtype / --param_dtype (comma-separated lists; model/precision.py) run every case at each
+combination of compute and parameter dtype; train with bfloat16 parameters is skipped (training
+keeps float32 master weights).
 
 Each case runs in two processes: one compiles it (trace + lower + compile time, its peak RSS,
 XLA's buffer sizes) and fills a temporary JAX compilation cache; the other loads the program
@@ -37,6 +43,9 @@ REFERENCE_S = {('ffhq256', 1, 'train'): 26.9, ('ffhq256', 1, 'elbo'): 7.89,
 REFERENCE_GIB = {('ffhq256', 1, 'train'): 13.7, ('ffhq256', 1, 'elbo'): 2.4,
                  ('ffhq256', 1, 'sample'): 1.7, ('imagenet32', 8, 'train'): 14.0,
                  ('cifar10', 16, 'train'): 10.7, ('cifar10', 16, 'elbo'): 0.9}
+
+
+SHORT = {'float32': 'f32', 'bfloat16': 'bf16'}
 
 
 def peak_rss_gib() -> float:
@@ -156,7 +165,8 @@ def build_case(case: str, preset: str, batch: int, temperature: float, compute: 
 def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
              temperature: float, remat: bool = False, scan: bool = False,
              conv_impl: str = 'lax', remat_policy: str = 'recompute_all',
-             phase: str = 'compile', config_path: str = '') -> dict:
+             phase: str = 'compile', config_path: str = '', dtype: str = 'float32',
+             param_dtype: str = 'float32') -> dict:
   """Measure one case in this process: its compilation (phase 'compile') or its steps, with the
   program loaded from the compilation cache the compile phase filled (phase 'run')."""
   import jax
@@ -164,7 +174,8 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
 
   from vdvae_jax.train.host_memory import release_host_memory
 
-  compute = dict(remat=remat, scan_blocks=scan, conv_impl=conv_impl, remat_policy=remat_policy)
+  compute = dict(remat=remat, scan_blocks=scan, conv_impl=conv_impl, remat_policy=remat_policy,
+                 dtype=dtype, param_dtype=param_dtype)
   raw, fn, args, call, advance, hps = build_case(case, preset, batch, temperature, compute,
                                                  config_path)
   t0 = time.perf_counter()
@@ -174,7 +185,8 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
   t2 = time.perf_counter()
   release_host_memory()          # the compiler's working memory, as the training loop does
   out = dict(case=case, preset=config_path or preset, batch=batch, remat=remat, remat_policy=remat_policy,
-             scan=scan, conv_impl=conv_impl, jax=jax.__version__, devices=str(jax.devices()))
+             scan=scan, conv_impl=conv_impl, dtype=dtype, param_dtype=param_dtype,
+             jax=jax.__version__, devices=str(jax.devices()))
   if phase == 'compile':
     mem = compiled.memory_analysis()
     cost = compiled.cost_analysis()
@@ -201,7 +213,14 @@ def run_case(case: str, preset: str, batch: int, warmup: int, repeats: int,
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   """The command line (sys.argv[1:] by default); an unknown flag exits with status 2."""
-  from vdvae_jax.hparams import CONV_IMPLS, REMAT_POLICIES
+  from vdvae_jax.hparams import CONV_IMPLS, DTYPES, REMAT_POLICIES
+
+  def dtype_list(s: str) -> list[str]:
+    names = [d.strip() for d in s.split(',')]
+    bad = [d for d in names if d not in DTYPES]
+    if bad:
+      raise argparse.ArgumentTypeError(f'{bad[0]!r}: one of {", ".join(DTYPES)}')
+    return names
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   ap.add_argument('--preset', default='ffhq256')
   ap.add_argument('--batch', type=int, default=1)
@@ -213,6 +232,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   ap.add_argument('--remat_policy', default='recompute_all', choices=REMAT_POLICIES)
   ap.add_argument('--scan', action='store_true', help='scan over runs of identical blocks')
   ap.add_argument('--conv_impl', default='lax', choices=CONV_IMPLS)
+  ap.add_argument('--dtype', type=dtype_list, default=['float32'],
+                  help=f'compute dtype(s), comma separated: {", ".join(DTYPES)}')
+  ap.add_argument('--param_dtype', type=dtype_list, default=['float32'],
+                  help='parameter dtype(s), comma separated; bfloat16 for elbo and sample only')
   ap.add_argument('--config', default='',
                   help="a training config file: benchmark its task's train step (e.g. an SR "
                        'model, configs/div2k_x4.py), random init, model from the config')
@@ -233,7 +256,7 @@ def main():
     jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
     r = run_case(args.child, args.preset, args.batch, args.warmup, args.repeats, args.temperature,
                  args.remat, args.scan, args.conv_impl, args.remat_policy, args.phase,
-                 args.config)
+                 args.config, args.dtype[0], args.param_dtype[0])
     print('RESULT ' + json.dumps(r))
     return
 
@@ -248,11 +271,18 @@ def main():
   peak = matmul_peak_flops()
   print(f'measured float32 matmul peak: {peak / 1e9:.1f} GFLOP/s')
   results = []
-  for case in args.cases.split(','):
+  runs = [(case, d, pd) for case in args.cases.split(',') for d in args.dtype
+          for pd in args.param_dtype]
+  for case, dtype, param_dtype in runs:
+    if case == 'train' and param_dtype != 'float32':
+      print(f'train with {param_dtype} parameters: skipped (training keeps float32 master '
+            'weights)')
+      continue
     cmd = [sys.executable, __file__, '--child', case, '--preset', args.preset, '--batch',
            str(args.batch), '--warmup', str(args.warmup), '--repeats', str(args.repeats),
            '--temperature', str(args.temperature), '--conv_impl', args.conv_impl,
-           '--remat_policy', args.remat_policy, '--config', args.config] + \
+           '--remat_policy', args.remat_policy, '--config', args.config, '--dtype', dtype,
+           '--param_dtype', param_dtype] + \
         (['--remat'] if args.remat else []) + (['--scan'] if args.scan else [])
     r = {}
     with tempfile.TemporaryDirectory() as cache:   # compile, then run from the cache it fills
@@ -262,7 +292,7 @@ def main():
         line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
         if p.returncode != 0 or not line:
           why = 'killed (out of memory?)' if p.returncode in (-9, 137) else f'exit {p.returncode}'
-          print(f'{case} ({phase}): failed, {why}\n{p.stderr[-2000:]}')
+          print(f'{case} {dtype}/{param_dtype} ({phase}): failed, {why}\n{p.stderr[-2000:]}')
           break
         r.update(json.loads(line[0][7:]))
     if 'median_s' not in r:
@@ -273,18 +303,19 @@ def main():
     r['reference_s'] = REFERENCE_S.get(ref_key)
     r['reference_peak_gib'] = REFERENCE_GIB.get(ref_key)
     results.append(r)
-  hdr = (f"{'case':7s} {'compile s':>9s} {'median s':>9s} {'official s':>10s} {'run GiB':>8s} "
+  hdr = (f"{'case':7s} {'dtype':>9s} {'compile s':>9s} {'median s':>9s} {'official s':>10s} {'run GiB':>8s} "
          f"{'compile GiB':>11s} {'official GiB':>12s} {'GFLOP':>8s} {'GFLOP/s':>8s} {'% peak':>7s}")
   opts = ', '.join(o for o, on in (('remat', args.remat), (args.remat_policy, args.remat),
                                     ('scan', args.scan),
                                     (args.conv_impl, args.conv_impl != 'lax')) if on)
   print(f'\n{args.config or args.preset}, batch {args.batch}{", " + opts if opts else ""}\nrun GiB: peak RSS of '
         'a process that loads the compiled program from the cache and runs the steps; compile '
-        'GiB: of the process that compiles it\n' + hdr)
+        'GiB: of the process that compiles it; dtype: compute/parameters\n' + hdr)
   for r in results:
     ref_s = f"{r['reference_s']:.1f}" if r['reference_s'] else '-'
     ref_g = f"{r['reference_peak_gib']:.1f}" if r['reference_peak_gib'] else '-'
-    print(f"{r['case']:7s} {r['trace_s'] + r['compile_s']:9.1f} {r['median_s']:9.2f} {ref_s:>10s} "
+    precision = f"{SHORT[r['dtype']]}/{SHORT[r['param_dtype']]}"
+    print(f"{r['case']:7s} {precision:>9s} {r['trace_s'] + r['compile_s']:9.1f} {r['median_s']:9.2f} {ref_s:>10s} "
           f"{r['peak_rss_run_gib']:8.2f} {r['peak_rss_compile_gib']:11.2f} {ref_g:>12s} "
           f"{r['flops'] / 1e9:8.1f} "
           f"{r['flops_per_s'] / 1e9:8.1f} {100 * r['fraction_of_matmul_peak']:6.1f}%")

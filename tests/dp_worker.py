@@ -1,5 +1,8 @@
 """Run 3 train steps of the tiny VDVAE on however many CPU devices XLA_FLAGS forces; save the
-losses and final parameters. Used by test_data_parallel.py in fresh processes."""
+losses and final parameters. Used by test_data_parallel.py in fresh processes.
+
+  python dp_worker.py OUT.npz [DTYPE]      DTYPE: the model's compute dtype (default float32)
+"""
 import sys
 
 import jax
@@ -15,8 +18,8 @@ from vdvae_jax.train.state import TrainState  # noqa: E402
 from vdvae_jax.train.step import make_train_step  # noqa: E402
 
 
-def main(out_path: str, global_batch: int = 4):
-  hps = TINY
+def main(out_path: str, dtype: str = 'float32', global_batch: int = 4):
+  hps = TINY.replace(dtype=dtype)
   mesh = parallel.make_mesh()
   tx = make_optimizer(lr=1e-3, warmup_iters=0, b1=0.9, b2=0.9, eps=1e-8, wd=0.01, grad_clip=200.0,
                       skip_threshold=400.0)
@@ -35,4 +38,4 @@ def main(out_path: str, global_batch: int = 4):
 
 
 if __name__ == '__main__':
-  main(sys.argv[1])
+  main(*sys.argv[1:3])

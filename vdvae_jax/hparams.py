@@ -135,6 +135,7 @@ def check_encoder_blocks(enc_blocks: str, image_size: int, width_at, bottleneck_
 
 CONV_IMPLS = ('lax', 'im2col', 'custom_vjp')          # formulations of the 3x3 convolutions
 REMAT_POLICIES = ('recompute_all', 'save_convs')      # what a rematerialised block keeps
+DTYPES = ('float32', 'bfloat16')       # compute and parameter dtypes (model/precision.py)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +178,9 @@ class HParams:
   remat_policy: str = 'recompute_all'  # or 'save_convs': keep conv outputs (model/scan.py)
   scan_blocks: bool = False   # every block in a loop; runs of identical blocks in one lax.scan
   conv_impl: str = 'lax'      # 3x3 convs: 'lax' | 'im2col' | 'custom_vjp' (see model/conv.py)
+  # precision (model/precision.py): the same function up to rounding; float32 is the reference
+  dtype: str = 'float32'        # compute dtype: 'float32' | 'bfloat16'
+  param_dtype: str = 'float32'  # parameter storage: 'float32' | 'bfloat16' (inference only)
 
   def __post_init__(self):
     self.validate()
@@ -240,6 +244,9 @@ class HParams:
                          f'got {self.remat_policy!r}')
     if self.conv_impl not in CONV_IMPLS:
       raise HParamsError(f'conv_impl must be one of {CONV_IMPLS}, got {self.conv_impl!r}')
+    for name in ('dtype', 'param_dtype'):
+      if getattr(self, name) not in DTYPES:
+        raise HParamsError(f'{name} must be one of {DTYPES}, got {getattr(self, name)!r}')
     if self.image_channels != 3:
       raise HParamsError('image_channels must be 3: the discretized mixture of logistics is RGB')
     widths = parse_width_string(self.width, self.custom_width_str)

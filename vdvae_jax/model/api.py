@@ -23,6 +23,7 @@ from vdvae_jax.hparams import HParams
 from vdvae_jax.model.likelihood import check_pixel_rule, dmol_pixels as _dmol_pixels
 from vdvae_jax.model.likelihood import dmol_sample as _dmol_sample
 from vdvae_jax.model.likelihood import dmol_uniforms, pixels_to_uint8, to_uint8
+from vdvae_jax.model.precision import cast_tree, dtypes
 from vdvae_jax.model.vae import VDVAE
 
 Temperature = Union[float, Sequence[float], jax.Array]
@@ -63,6 +64,13 @@ def init_params(hps: HParams, rng: jax.Array) -> dict:
   """
   x = jnp.zeros((0, hps.image_size, hps.image_size, hps.image_channels), jnp.float32)
   return VDVAE(hps).init(rng, x, x)['params']
+
+
+def cast_params(params: dict, hps: HParams) -> dict:
+  """The parameters stored in hps.param_dtype, e.g. a float32 checkpoint for bfloat16 inference:
+  `hps = hps.replace(dtype='bfloat16', param_dtype='bfloat16'); params = cast_params(params, hps)`
+  (model/precision.py)."""
+  return cast_tree(params, dtypes(hps)[1])
 
 
 def abstract_params(hps: HParams) -> dict:

@@ -73,9 +73,13 @@ def _bwd(res, dy):
   xf = jnp.pad(xf, ((0, (k - 1) * (wp + 1)), (0, 0)))
   dyT = jnp.pad(dy, ((0, 0), (0, 2 * p), (0, 2 * p), (0, 0))).reshape(n, d).T
 
+  # Low-precision operands (bfloat16 compute, model/precision.py): accumulate the N-long sums in
+  # float32, round once below.
+  acc = {} if jnp.finfo(x.dtype).bits >= 32 else dict(preferred_element_type=jnp.float32)
+
   def tap(_, t):
     window = jax.lax.dynamic_slice(xf, ((t // k) * wp + t % k, 0), (n, c))
-    return None, dyT @ window                                             # [D, C]
+    return None, jnp.matmul(dyT, window, **acc) if acc else dyT @ window  # [D, C]
 
   _, dkT = jax.lax.scan(tap, None, jnp.arange(k * k))                    # [k*k, D, C]
   dk = dkT.transpose(0, 2, 1).reshape(kernel.shape)

@@ -24,6 +24,7 @@ from vdvae_jax.hparams import HParams
 from vdvae_jax.model.blocks import Conv2d, block_class, upsample_nearest
 from vdvae_jax.model.gaussian import draw_gaussian, gaussian_analytical_kl
 from vdvae_jax.model.layout import block_params, run_params
+from vdvae_jax.model.precision import broadcast_param, cast, dtypes
 from vdvae_jax.model.scan import remat_policy, runs, scan_run
 
 
@@ -64,9 +65,12 @@ class DecBlock(nn.Module):
     scale = math.sqrt(1.0 / self.n_blocks)
     # Inside a scanned run the scan body is checkpointed as a whole; no per-Block remat there.
     Block = block_class(hps, remat=hps.remat and not self.in_scan)  # noqa: N806
-    self.enc = Block(cw, 2 * zdim, residual=False, use_3x3=use_3x3)
-    self.prior = Block(cw, 2 * zdim + w, residual=False, use_3x3=use_3x3, zero_last=True)
-    self.z_proj = Conv2d(w, 1, scale=scale)
+    dtype, param_dtype = dtypes(hps)
+    # The posterior and prior are heads: float32 results (model/precision.py).
+    self.enc = Block(cw, 2 * zdim, residual=False, use_3x3=use_3x3, float32_result=True)
+    self.prior = Block(cw, 2 * zdim + w, residual=False, use_3x3=use_3x3, zero_last=True,
+                       float32_result=True)
+    self.z_proj = Conv2d(w, 1, scale=scale, dtype=dtype, param_dtype=param_dtype)
     self.resnet = Block(cw, w, residual=True, use_3x3=use_3x3, last_scale=scale)
 
   def mix_in(self, x: jax.Array, xs: dict[int, jax.Array]) -> jax.Array:
@@ -77,7 +81,8 @@ class DecBlock(nn.Module):
   def _prior(self, x):
     z = self.hps.zdim
     feats = self.prior(x)
-    return feats[..., :z], feats[..., z:2 * z], feats[..., 2 * z:]      # pm, pv, x_pp
+    pm, pv, x_pp = feats[..., :z], feats[..., z:2 * z], feats[..., 2 * z:]
+    return pm, pv, cast(x_pp, dtypes(self.hps)[0])          # x_pp back to the state's dtype
 
   def posterior(self, x: jax.Array, acts: jax.Array, eps: Optional[jax.Array],
                 prior_hook: Optional[Callable] = None):
@@ -116,11 +121,15 @@ class Decoder(nn.Module):
     hps = self.hps
     layers = hps.decoder_layers
     self.dec_blocks = [DecBlock(hps, r, m, len(layers)) for r, m in layers]
-    self.bias_xs = [self.param(f'bias_xs_{j}', nn.initializers.zeros, (1, r, r, hps.width_at(r)))
+    dtype, param_dtype = dtypes(hps)
+    self.bias_xs = [self.param(f'bias_xs_{j}', nn.initializers.zeros, (1, r, r, hps.width_at(r)),
+                               param_dtype)
                     for j, r in enumerate(hps.bias_resolutions)]
-    self.gain = self.param('gain', nn.initializers.ones, (1, 1, 1, hps.width))
-    self.bias = self.param('bias', nn.initializers.zeros, (1, 1, 1, hps.width))
-    self.out_net = Conv2d(10 * hps.num_mixtures, 1)
+    self.gain = self.param('gain', nn.initializers.ones, (1, 1, 1, hps.width), param_dtype)
+    self.bias = self.param('bias', nn.initializers.zeros, (1, 1, 1, hps.width), param_dtype)
+    # The DMoL head: float32 results (model/precision.py).
+    self.out_net = Conv2d(10 * hps.num_mixtures, 1, dtype=dtype, param_dtype=param_dtype,
+                          float32_result=True)
 
   def _initial_xs(self, n: int, dtype) -> dict[int, jax.Array]:
     xs = {r: jnp.broadcast_to(b, (n,) + b.shape[1:]).astype(dtype)
@@ -133,7 +142,9 @@ class Decoder(nn.Module):
     return block.mix_in(x, xs)
 
   def final(self, x: jax.Array) -> jax.Array:
-    return x * self.gain + self.bias
+    dtype = dtypes(self.hps)[0]
+    return x * broadcast_param(self.gain, x.shape, dtype) + broadcast_param(self.bias, x.shape,
+                                                                           dtype)
 
   def _call_block(self, i: int, method: str, *args, **kwargs):
     """Block i's `method`, with its parameters from either layout (model/layout.py)."""
@@ -163,7 +174,7 @@ class Decoder(nn.Module):
 
     n_blocks: run only the top blocks [0, n_blocks) (a scanned run that crosses n_blocks is run
     whole) and return (None, their stats): what a consumer of the top groups alone needs."""
-    any_act = acts[self.hps.image_size]
+    any_act = cast(acts[self.hps.image_size], dtypes(self.hps)[0])
     n, dtype = any_act.shape[0], any_act.dtype
     xs = self._initial_xs(n, dtype)
     stats = []
@@ -222,7 +233,7 @@ class Decoder(nn.Module):
     """Prior pass: blocks [0, len(latents)) use the given z, the rest draw z from the prior with
     eps[i] (None: the prior mean) and log temperature log_t[i] (None: t = 1); hooks.latent may
     supply z for any block instead. Returns px_z, zs."""
-    dtype = self.gain.dtype
+    dtype = cast(self.gain, dtypes(self.hps)[0]).dtype
     xs = self._initial_xs(n, dtype)
     zs = []
     for i, block in enumerate(self.dec_blocks):

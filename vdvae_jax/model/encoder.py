@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from vdvae_jax.hparams import HParams, parse_layer_string
 from vdvae_jax.model.blocks import Conv2d, block_class
 from vdvae_jax.model.layout import block_params, run_params
+from vdvae_jax.model.precision import dtypes
 from vdvae_jax.model.scan import isolate, remat_policy, runs, scan_run
 
 
@@ -35,7 +36,9 @@ class Encoder(nn.Module):
     hps = self.hps
     layers = parse_layer_string(self.enc_blocks or hps.enc_blocks, field='enc_blocks')
     # Official: in_conv -> hps.width. An override encoder (on LR images) starts at its own width.
-    x = Conv2d(hps.width_at(x.shape[1]) if self.enc_blocks else hps.width, 3, name='in_conv')(x)
+    dtype, param_dtype = dtypes(hps)
+    x = Conv2d(hps.width_at(x.shape[1]) if self.enc_blocks else hps.width, 3, dtype=dtype,
+               param_dtype=param_dtype, name='in_conv')(x)
     acts = {x.shape[1]: x}
     scanned = {}
     if hps.scan_blocks and not self.is_initializing():

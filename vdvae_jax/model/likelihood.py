@@ -14,6 +14,9 @@ Pixel rules (how an image is produced from `l`, `dmol_pixels`):
           (up to the sampler's clipping): the rule for PSNR.
   mode    the centre of the most likely component: argmax_k pi_k, then the sampler's path with
           every logistic at its median (x_c = m_c, clipped as the sampler clips).
+
+Always float32 (or wider), whatever the compute dtype: `_unpack` casts `l` up and the
+log-likelihood its target `x` (model/precision.py).
 """
 from __future__ import annotations
 
@@ -21,11 +24,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vdvae_jax.model.precision import float32
+
 LOG_SCALE_MIN = -7.0
 
 
 def _unpack(l: jax.Array, num_mixtures: int):
-  """l [B,H,W,10K] -> logits [B,H,W,K], means/log_scales/coeffs [B,H,W,3,K] (coeffs pre-tanh)."""
+  """l [B,H,W,10K] -> logits [B,H,W,K], means/log_scales/coeffs [B,H,W,3,K] (coeffs pre-tanh),
+  in float32 at least."""
+  l = float32(l)
   k = num_mixtures
   if l.shape[-1] != 10 * k:
     raise ValueError(f'DMoL parameters have {l.shape[-1]} channels, expected 10*{k}')
@@ -40,7 +47,7 @@ def dmol_log_prob(x: jax.Array, l: jax.Array, *, low_bit: bool) -> jax.Array:
   logits, means, log_scales, coeffs = _unpack(l, k)
   log_scales = jnp.maximum(log_scales, LOG_SCALE_MIN)
   coeffs = jnp.tanh(coeffs)
-  x = x[..., None]                                                   # [B,H,W,3,1]
+  x = float32(x)[..., None]                                          # [B,H,W,3,1]
   m1 = means[..., 1, :] + coeffs[..., 0, :] * x[..., 0, :]
   m2 = means[..., 2, :] + coeffs[..., 1, :] * x[..., 0, :] + coeffs[..., 2, :] * x[..., 1, :]
   means = jnp.stack([means[..., 0, :], m1, m2], axis=-2)             # [B,H,W,3,K]

@@ -2,6 +2,7 @@
 
 All tensors are NHWC. The ELBO is in nats per sub-pixel (official units):
   elbo = distortion + rate,  distortion = -log p(x|z) / (R R 3),  rate = sum_i KL_i / (R R 3).
+These are float32 whatever hps.dtype; px_z is in the compute dtype (model/precision.py).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from vdvae_jax.model.decoder import Decoder, DecoderHooks, decoder_runs
 from vdvae_jax.model.encoder import Encoder, encoder_runs
 from vdvae_jax.model.layout import LayoutSpec
 from vdvae_jax.model.likelihood import dmol_nll
+from vdvae_jax.model.precision import float32
 
 LN2 = float(np.log(2.0))
 
@@ -54,7 +56,8 @@ class VDVAE(nn.Module):
     px_z, stats = self.decoder(acts, eps, hooks)
     l = self.decoder.dmol_params(px_z)
     distortion = dmol_nll(x_target, l, low_bit=self.hps.low_bit)
-    kl_per_block = jnp.stack([s['kl'].sum(axis=(1, 2, 3)) for s in stats])   # [D, B]
+    # ELBO terms in float32 whatever the compute dtype (model/precision.py).
+    kl_per_block = jnp.stack([float32(s['kl']).sum(axis=(1, 2, 3)) for s in stats])   # [D, B]
     rate = kl_per_block.sum(axis=0) / self.hps.ndims
     elbo = distortion + rate
     return dict(elbo=elbo, distortion=distortion, rate=rate, bits_per_dim=elbo / LN2,

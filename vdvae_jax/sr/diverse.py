@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from vdvae_jax.hparams import HParams
 from vdvae_jax.model.blocks import Block
+from vdvae_jax.model.precision import dtypes
 from vdvae_jax.model.decoder import DecoderHooks
 from vdvae_jax.model.encoder import Encoder
 from vdvae_jax.model.gaussian import draw_gaussian, gaussian_analytical_kl
@@ -35,7 +36,10 @@ class DiverseSR(nn.Module):
     self.vdvae = VDVAE(hps)
     self.lr_encoder = Encoder(hps, enc_blocks=self.sr.lr_enc_blocks)
     layers = hps.decoder_layers
-    self.heads = [Block(hps.bottleneck(r), 2 * hps.zdim, residual=False, use_3x3=r > 2)
+    dtype, param_dtype = dtypes(hps)
+    # Gaussian heads: float32 results (model/precision.py).
+    self.heads = [Block(hps.bottleneck(r), 2 * hps.zdim, residual=False, use_3x3=r > 2,
+                        dtype=dtype, param_dtype=param_dtype, float32_result=True)
                   for r, _ in layers[:self.sr.ky]]
 
   def q_psi(self, k: int, h: jax.Array, g: dict[int, jax.Array]):

@@ -20,6 +20,7 @@ from vdvae_jax.hparams import HParams
 from vdvae_jax.model.blocks import Conv2d
 from vdvae_jax.model.decoder import DecoderHooks
 from vdvae_jax.model.encoder import Encoder
+from vdvae_jax.model.precision import broadcast_param, dtypes
 from vdvae_jax.model.vae import VDVAE
 from vdvae_jax.sr.settings import SRSettings
 
@@ -32,10 +33,14 @@ class VDVAESR(nn.Module):
     hps = self.hps
     self.vdvae = VDVAE(hps)
     self.lr_encoder = Encoder(hps, enc_blocks=self.sr.lr_enc_blocks)
-    self.top_prior = Conv2d(2 * hps.zdim, 1, scale=0.0)     # [mu | log sigma] of z_0 from g_0
+    dtype, param_dtype = dtypes(hps)
+    # [mu | log sigma] of z_0 from g_0: a head, float32 results (model/precision.py)
+    self.top_prior = Conv2d(2 * hps.zdim, 1, scale=0.0, dtype=dtype, param_dtype=param_dtype,
+                            float32_result=True)
     layers = hps.decoder_layers
     self.gates = {j: self.param(f'gate_{j}', nn.initializers.zeros,
-                                () if self.sr.gate == 'scalar' else (hps.width_at(layers[j][0]),))
+                                () if self.sr.gate == 'scalar' else (hps.width_at(layers[j][0]),),
+                                param_dtype)
                   for j in self.sr.conditioned_blocks(hps)}
 
   def hooks(self, g: dict[int, jax.Array]) -> DecoderHooks:
@@ -54,7 +59,8 @@ class VDVAESR(nn.Module):
       r = x.shape[1]
       if r not in tables:                                    # no LR activation at r
         return x
-      x = x + tables[r][i] * g[r]                            # h~_j = h_j + alpha_j g_j
+      alpha = broadcast_param(tables[r][i], g[r].shape, g[r].dtype)   # model/precision.py
+      x = x + alpha * g[r]                                   # h~_j = h_j + alpha_j g_j
       return jnp.where(i == 0, g[r], x) if r == r0 else x    # h~_0 = g_0
 
     def prior(i, x, pm, pv):

@@ -25,6 +25,8 @@ def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   # (scan_blocks=False, remat=False, conv_impl='lax') compile slower and need far more memory.
   c.model.update(dict(scan_blocks=True, remat=True, remat_policy='recompute_all',
                       conv_impl='custom_vjp'))
+  # Precision (vdvae_jax/model/precision.py): --config.model.dtype=bfloat16 computes in bf16 with
+  # float32 master weights; model.param_dtype must stay float32 for training.
   c.init_from = ''                        # pretrained dir (convert_torch_weights.py output)
 
   c.data = ml_collections.ConfigDict()
@@ -104,7 +106,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.sr.pixels not in PIXEL_RULES:
     raise ConfigError(f'config.sr.pixels must be one of {", ".join(PIXEL_RULES)}; '
                       f'got {config.sr.pixels!r}')
-  hparams_from_config(config)
+  hps = hparams_from_config(config)
+  if hps.param_dtype != 'float32':
+    raise ConfigError(f'config.model.param_dtype={hps.param_dtype!r}: training keeps float32 '
+                      "master weights; bfloat16 parameters are for inference (ELBO, sampling, "
+                      "SR). Use config.model.dtype='bfloat16' for bfloat16 compute")
 
 
 def make_tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

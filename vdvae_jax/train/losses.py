@@ -4,6 +4,7 @@ from __future__ import annotations
 from vdvae_jax.data.preprocess import preprocess
 from vdvae_jax.hparams import HParams
 from vdvae_jax.model.api import standard_normal_eps
+from vdvae_jax.model.precision import float32
 from vdvae_jax.model.vae import VDVAE
 
 
@@ -14,8 +15,8 @@ def elbo_loss(hps: HParams):
   def loss_fn(params, batch, key):
     x, t = preprocess(batch['image'], hps)
     out = model.apply({'params': params}, x, t, standard_normal_eps(key, hps, x.shape[0]))
-    metrics = dict(elbo=out['elbo'].mean(), distortion=out['distortion'].mean(),
-                   rate=out['rate'].mean(), bits_per_dim=out['bits_per_dim'].mean())
+    out = {k: float32(out[k]) for k in ('elbo', 'distortion', 'rate', 'bits_per_dim')}
+    metrics = {k: v.mean() for k, v in out.items()}
     return out['elbo'].mean(), metrics
 
   return loss_fn

@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from vdvae_jax.model.precision import check_master_params, float32
+
 
 class SkipState(NamedTuple):
   inner: Any
@@ -86,6 +88,7 @@ def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: f
     return jnp.concatenate([jnp.ravel(x) for x, f in zip(jax.tree.leaves(tree), flags) if f])
 
   def init_fn(params):
+    check_master_params(params)        # float32 master weights and moments (model/precision.py)
     flags = _trainable(labels, params)
     return AdamWState(
         SkipState(inner.init(flat_trainable(params, flags)), jnp.zeros((), jnp.int32),
@@ -98,7 +101,7 @@ def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: f
     if params is None:
       raise ValueError('make_optimizer: update() needs params (decoupled weight decay)')
     flags = _trainable(labels, params)
-    g = flat_trainable(grads, flags)                                   # [n_trainable]
+    g = float32(flat_trainable(grads, flags))                          # [n_trainable]
     norm = optax.tree.norm(g)
     bad = ~jnp.isfinite(norm)
     if loss is not None:

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from vdvae_jax.model.precision import float32
 from vdvae_jax.train.optimizer import skip_state
 from vdvae_jax.train.state import TrainState
 
@@ -23,11 +24,14 @@ def step_key(state: TrainState) -> jax.Array:
 
 def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformationExtraArgs,
                     ema_rate: float) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
-  """One optimisation step: grads -> (clip, skip, AdamW) -> EMA on applied steps only."""
+  """One optimisation step: grads -> (clip, skip, AdamW) -> EMA on applied steps only.
+  Loss, gradients, optimizer state, parameters and EMA are float32 whatever the model's compute
+  dtype (model/precision.py)."""
 
   def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params, batch, step_key(state))
+    loss, grads = float32(loss), jax.tree.map(float32, grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.params, loss=loss, value=loss)
     params = optax.apply_updates(state.params, updates)
     skip = skip_state(opt_state)
