@@ -20,11 +20,11 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from vdvae_jax.data.degradations import degrade, imresize, modcrop
+from vdvae_jax.data.degradations import imresize, modcrop
 from vdvae_jax.data.images import load_image
 from vdvae_jax.data.preprocess import preprocess
 from vdvae_jax.evaluate import metrics
-from vdvae_jax.evaluate.runner import sr_sampler, summarise
+from vdvae_jax.evaluate.runner import degrader, sr_sampler, summarise
 from vdvae_jax.hparams import HParams
 from vdvae_jax.model import api
 from vdvae_jax.sr.tiling import super_resolve_tiled
@@ -46,8 +46,7 @@ def _hr_tiled(hr: np.ndarray, patch: int, fn) -> np.ndarray:
 def diagnose_sr(params, hps: HParams, sr, hr_paths: Sequence[str], *, vdvae_params=None,
                 temperature: float = 0.1, seed: int = 0) -> dict:
   """Rows as in the module docstring, per image and averaged (summarise's format)."""
-  sigma = sr.sigma if sr.degradation == 'gaussian' else None
-  degrade_fn = lambda img: degrade(img, sr.scale, sr.degradation, sigma)  # noqa: E731
+  degrade_fn = degrader(sr)
   patch, r = sr.lr_size(hps), hps.image_size
   rows: dict[str, list[dict]] = {}
 
@@ -57,17 +56,14 @@ def diagnose_sr(params, hps: HParams, sr, hr_paths: Sequence[str], *, vdvae_para
   def to_float(x):
     return (np.asarray(x, np.float64) + 1.0) * 127.5
 
-  def reconstruct(tiles):
-    x, _ = preprocess(jax.numpy.asarray(tiles), hps)
-    z = api.encode(vdvae_params, hps, x)
-    return to_float(api.sample(vdvae_params, hps, len(tiles), latents=z, pixels='mean').x)
-
-  def oracle(tiles):
-    x, _ = preprocess(jax.numpy.asarray(tiles), hps)
-    z = api.encode(vdvae_params, hps, x)[:sr.ky]
-    s = api.sample(vdvae_params, hps, len(tiles), latents=z, temperature=temperature,
-                   pixels='mean', rng=jax.random.key(seed))
-    return to_float(s.x)
+  def top_groups_kept(k):
+    """HR patches -> decoded from their top k posterior means, the rest from the prior."""
+    def fn(tiles):
+      x, _ = preprocess(jax.numpy.asarray(tiles), hps)
+      z = api.encode(vdvae_params, hps, x)[:k]
+      return to_float(api.sample(vdvae_params, hps, len(tiles), latents=z, pixels='mean',
+                                 temperature=temperature, rng=jax.random.key(seed)).x)
+    return fn
 
   for path in tqdm(hr_paths, desc='diagnose', unit='image'):
     name = path.rsplit('/', 1)[-1].rsplit('.', 1)[0]
@@ -82,10 +78,10 @@ def diagnose_sr(params, hps: HParams, sr, hr_paths: Sequence[str], *, vdvae_para
                        pixels=pixels)(lr)
       add(f'SR t={temperature} pixels={pixels}', out[0], hr, lr, name)
     if vdvae_params is not None:
-      add('VDVAE reconstruction (posterior mean, pixels=mean)', _hr_tiled(hr, r, reconstruct),
+      add('VDVAE reconstruction (posterior mean, pixels=mean)', _hr_tiled(hr, r, top_groups_kept(hps.n_dec_blocks)),
           hr, lr, name)
       if sr.method == 'diverse':
-        add(f'VDVAE top-{sr.ky} oracle, t={temperature}, pixels=mean', _hr_tiled(hr, r, oracle),
+        add(f'VDVAE top-{sr.ky} oracle, t={temperature}, pixels=mean', _hr_tiled(hr, r, top_groups_kept(sr.ky)),
             hr, lr, name)
   return summarise(rows, 'diagnose')
 

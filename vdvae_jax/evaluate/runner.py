@@ -51,7 +51,8 @@ def check_lr_size(lr: np.ndarray, patch: int, scale: int, path: str) -> None:
                      f'{patch * scale}x{patch * scale})')
 
 
-def _degrader(sr):
+def degrader(sr):
+  """The SR model's degradation as img -> LR (exact on float images too)."""
   sigma = sr.sigma if sr.degradation == 'gaussian' else None
   return lambda img: degrade(img, sr.scale, sr.degradation, sigma)
 
@@ -80,7 +81,7 @@ def evaluate_sr(params, hps: HParams, sr, hr_paths: Sequence[str], out_dir: str,
   """Every HR image: LR by the model's degradation, N samples per temperature, metrics, grids.
   With `projection`, each temperature also gets a row 't=T +projection': the same samples after
   LR-consistency back-projection (sr/projection.py; not part of the published methods)."""
-  degrade_fn = _degrader(sr)
+  degrade_fn = degrader(sr)
   rows: dict[str, list[dict]] = {'bicubic': []}
   os.makedirs(os.path.join(out_dir, 'grids'), exist_ok=True)
   for path in tqdm(hr_paths, desc=f'evaluate {dataset}', unit='image'):
