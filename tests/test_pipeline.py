@@ -84,6 +84,49 @@ def test_crops_are_windows_of_the_source(npy):
   assert len(positions) > 5 and 0 < flips < 24
 
 
+def test_rot90_and_channel_shuffle_are_symmetries_of_the_window(tmp_path):
+  """Every element is a window of its source image under one of the 8 symmetries of the square
+  and one of the 6 channel orders (all of which occur); the LR image is the augmented HR's."""
+  rng = np.random.default_rng(0)
+  arr = rng.integers(0, 256, (6, 10, 10, 3), dtype=np.uint8)   # every window unique
+  path = str(tmp_path / 'rand.npy')
+  np.save(path, arr)
+  loader = make_loader(NpySource(path), batch_size=6, seed=3, crop_size=8, random_flip=True,
+                       random_rot90=True, channel_shuffle=True, lr_scale=2, num_epochs=8,
+                       shard_index=0, shard_count=1)
+  symmetries, orders = set(), set()
+  for b in loader:
+    for img, lr in zip(b['image'], b['lr']):
+      np.testing.assert_array_equal(lr, degrade(img, 2, 'bicubic'))
+      found = []
+      for i in range(6):
+        for y in range(3):
+          for x in range(3):
+            w = arr[i, y:y + 8, x:x + 8]
+            for f in (0, 1):
+              for k in range(4):
+                for perm in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
+                  if np.array_equal(img, np.rot90(w[:, ::-1] if f else w, k)[..., list(perm)]):
+                    found.append((f, k, perm))
+      assert len(found) == 1
+      symmetries.add(found[0][:2])
+      orders.add(found[0][2])
+  assert len(symmetries) == 8 and len(orders) == 6
+
+
+def test_rot90_needs_square_crops(npy):
+  arr = np.load(npy)[:, :, :10]
+  with pytest.raises(SourceError, match='square'):
+    next(iter(make_loader(NpySource(_save(npy, arr)), batch_size=2, seed=0, random_rot90=True,
+                          shard_index=0, shard_count=1)))
+
+
+def _save(like: str, arr: np.ndarray) -> str:
+  path = like[:-4] + '_rect.npy'
+  np.save(path, arr)
+  return path
+
+
 def test_whole_images_in_order_without_shuffle(npy):
   loader = make_loader(NpySource(npy), batch_size=5, seed=0, shuffle=False, num_epochs=1,
                        shard_index=0, shard_count=1)

@@ -11,6 +11,10 @@ Elements. Each record is `source[k]` (uint8 [H, W, 3]); then, in this order:
   crop      crop_size=c: a c x c window, top-left (y, x) drawn uniformly ('random') or centred
             ('center'); an image smaller than c raises SourceError naming it.
   flip      random_flip: left-right with probability 1/2.
+  rot90     random_rot90: a rotation by k * 90 degrees, k uniform in 0..3 (with the flip: the 8
+            symmetries of the square; images must be square after the crop).
+  channels  channel_shuffle: the RGB channels in a uniformly random order (one of 6): colours the
+            data does not have (a blue background in photographs with none), for SR training.
   LR        lr_scale=s: 'image' is modcropped to a multiple of s and 'lr' =
             `degradations.degrade(image, s, degradation, sigma)` (uint8 [h/s, w/s, 3]).
 Batches stack every key: {'image': uint8 [B, H, W, 3], 'lr': uint8 [B, H/s, W/s, 3]}; images of
@@ -141,6 +145,8 @@ class PatchTransform(grain.transforms.RandomMap):
   crop_size: Optional[int] = None
   crop_mode: str = 'random'
   random_flip: bool = False
+  random_rot90: bool = False
+  channel_shuffle: bool = False
   lr_scale: Optional[int] = None
   degradation: str = 'bicubic'
   sigma: Optional[float] = None
@@ -159,6 +165,13 @@ class PatchTransform(grain.transforms.RandomMap):
       img = img[y:y + c, x:x + c]  # [c, c, 3]
     if self.random_flip and rng.random() < 0.5:
       img = img[:, ::-1]
+    if self.random_rot90:
+      if img.shape[0] != img.shape[1]:
+        raise SourceError(f'{describe(self.source, key)}: random_rot90 needs square images (pass '
+                          f'crop_size), got {img.shape[0]}x{img.shape[1]}')
+      img = np.rot90(img, int(rng.integers(0, 4)))
+    if self.channel_shuffle:
+      img = img[..., rng.permutation(3)]
     if self.lr_scale is None:
       return {'image': np.ascontiguousarray(img)}
     s = self.lr_scale
@@ -228,6 +241,7 @@ def _allow_grain_workers() -> None:
 def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True,
                 num_epochs: Optional[int] = None, crop_size: Optional[int] = None,
                 crop_mode: str = 'random', random_flip: bool = False,
+                random_rot90: bool = False, channel_shuffle: bool = False,
                 lr_scale: Optional[int] = None, degradation: str = 'bicubic',
                 sigma: Optional[float] = None, shard_index: Optional[int] = None,
                 shard_count: Optional[int] = None, worker_count: int = 0,
@@ -253,7 +267,8 @@ def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True
   sampler = grain.samplers.IndexSampler(num_records=n, shard_options=shard, shuffle=shuffle,
                                         num_epochs=num_epochs, seed=int(seed))
   transform = PatchTransform(source=source, crop_size=crop_size, crop_mode=crop_mode,
-                             random_flip=random_flip, lr_scale=lr_scale, degradation=degradation,
+                             random_flip=random_flip, random_rot90=random_rot90,
+                             channel_shuffle=channel_shuffle, lr_scale=lr_scale, degradation=degradation,
                              sigma=sigma)
   if read_options is None:
     read_options = grain.ReadOptions(num_threads=4, prefetch_buffer_size=max(32, 2 * batch_size))

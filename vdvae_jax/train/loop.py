@@ -70,7 +70,9 @@ def make_loaders(config, hps: HParams, mesh, seed: int, task: Optional[Task] = N
   if task is not None and task.lr_scale:
     common.update(lr_scale=task.lr_scale, degradation=task.degradation, sigma=task.sigma)
   train = make_loader(_source(config, config.data.train_split, 'train'), seed=seed, shuffle=True,
-                      random_flip=config.data.random_flip, **common)
+                      random_flip=config.data.random_flip,
+                      random_rot90=config.data.random_rot90,
+                      channel_shuffle=config.data.channel_shuffle, **common)
   evaluation = make_loader(_source(config, config.data.eval_split, 'eval'), seed=seed + 1,
                            shuffle=False, crop_mode='center', **common)
   return train, evaluation
