@@ -15,8 +15,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(n, out, dtype='float32'):
-  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={n}',
-             JAX_PLATFORMS='cpu')
+  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=os.environ.get('XLA_FLAGS', '') +
+             f' --xla_force_host_platform_device_count={n}')
   r = subprocess.run([sys.executable, os.path.join(HERE, 'dp_worker.py'), str(out), dtype],
                      env=env, capture_output=True, text=True, timeout=600)
   assert r.returncode == 0, r.stderr[-3000:]

@@ -114,6 +114,28 @@ def test_rot90_and_channel_shuffle_are_symmetries_of_the_window(tmp_path):
   assert len(symmetries) == 8 and len(orders) == 6
 
 
+def test_channel_shuffle_is_a_probability(tmp_path):
+  """channel_shuffle=p reorders the channels of a fraction p of the elements (a random order, so
+  about p * 5/6 of them change); 0 changes none; outside [0, 1] is an error."""
+  arr = np.zeros((4, 8, 8, 3), np.uint8)
+  arr[..., 0], arr[..., 1], arr[..., 2] = 10, 20, 30
+  path = str(tmp_path / 'rgb.npy')
+  np.save(path, arr)
+
+  def changed(p):
+    loader = make_loader(NpySource(path), batch_size=4, seed=0, channel_shuffle=p, num_epochs=150,
+                         shard_index=0, shard_count=1)
+    imgs = np.concatenate([b['image'] for b in loader])              # [600, 8, 8, 3]
+    return np.mean(np.any(imgs[:, 0, 0] != [10, 20, 30], axis=-1))
+
+  assert changed(0.0) == 0.0
+  assert abs(changed(0.5) - 0.5 * 5 / 6) < 0.07
+  assert abs(changed(1.0) - 5 / 6) < 0.07
+  with pytest.raises(ValueError, match='probability'):
+    make_loader(NpySource(path), batch_size=4, seed=0, channel_shuffle=1.5, shard_index=0,
+                shard_count=1)
+
+
 def test_rot90_needs_square_crops(npy):
   arr = np.load(npy)[:, :, :10]
   with pytest.raises(SourceError, match='square'):

@@ -5,6 +5,9 @@ nearest-neighbour, and in LR-consistency than bilinear. (Nearest-neighbour is no
 baseline for LR-consistency under MATLAB bicubic downscaling: on chelsea its LR-PSNR, 42.85 dB,
 is above bicubic's own 42.30 dB.) Before issue 16 the demo scored 19.5 dB PSNR-Y and 21 dB
 LR-PSNR on this photograph, far below both baselines."""
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,9 +15,9 @@ import pytest
 from PIL import Image
 
 import reference_sets as ref
+from conftest import optimized_env
 from vdvae_jax.data.degradations import imresize
 from vdvae_jax.data.demo import demo_source
-from vdvae_jax.train.config import load_config_file
 
 N_PATCHES = 64
 
@@ -39,10 +42,12 @@ def down(images, scale):
 def test_demo_sr_beats_trivial_upsampling_on_held_out_patches(tmp_path):
   from vdvae_jax.sr import api as sr_api
   from vdvae_jax.sr.io import load_model
-  from vdvae_jax.train import train_and_evaluate
-  c = load_config_file(str(ref.REPO / 'configs' / 'demo_sr.py'))
-  c.train.update(dict(eval_every=10**6, sample_every=10**6, progress_bar=False))
-  train_and_evaluate(c, str(tmp_path))
+  # README command 1's training, in a process of its own with XLA's optimisations on (conftest).
+  r = subprocess.run([sys.executable, str(ref.REPO / 'train.py'), '--config=configs/demo_sr.py',
+                      f'--workdir={tmp_path}', '--config.train.eval_every=1000000',
+                      '--config.train.sample_every=1000000', '--config.train.progress_bar=False'],
+                     cwd=ref.REPO, env=optimized_env(), capture_output=True, text=True, timeout=3600)
+  assert r.returncode == 0, r.stderr[-3000:]
   params, hps, sr = load_model(str(tmp_path / 'pretrained'))
   hr, lr = held_out_patches(sr.scale)
   out = sr_api.super_resolve(params, hps, sr, jnp.asarray(lr), temperature=0.1, pixels='mean',

@@ -119,7 +119,8 @@ def test_bad_input_errors(tmp_path):
                  'Did you mean "steps"')
   one_line_error(run_train('--config=configs/nope.py', f'--workdir={tmp_path}/w'), 'nope.py')
   one_line_error(run_train(cfg, f'--workdir={afile}'), 'not a directory')
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4')
+  env = dict(os.environ, XLA_FLAGS=os.environ.get('XLA_FLAGS', '') +
+             ' --xla_force_host_platform_device_count=4')
   one_line_error(run_train(cfg, f'--workdir={tmp_path}/w4', '--config.train.batch_size=6',
                            env=env), 'not divisible by the 4 devices')
 

@@ -13,8 +13,9 @@ Elements. Each record is `source[k]` (uint8 [H, W, 3]); then, in this order:
   flip      random_flip: left-right with probability 1/2.
   rot90     random_rot90: a rotation by k * 90 degrees, k uniform in 0..3 (with the flip: the 8
             symmetries of the square; images must be square after the crop).
-  channels  channel_shuffle: the RGB channels in a uniformly random order (one of 6): colours the
-            data does not have (a blue background in photographs with none), for SR training.
+  channels  channel_shuffle=p: with probability p, the RGB channels in a uniformly random order
+            (one of 6): colours the data does not have (a blue background in photographs with
+            none), for SR training; True means p = 1.
   LR        lr_scale=s: 'image' is modcropped to a multiple of s and 'lr' =
             `degradations.degrade(image, s, degradation, sigma)` (uint8 [h/s, w/s, 3]).
 Batches stack every key: {'image': uint8 [B, H, W, 3], 'lr': uint8 [B, H/s, W/s, 3]}; images of
@@ -146,7 +147,7 @@ class PatchTransform(grain.transforms.RandomMap):
   crop_mode: str = 'random'
   random_flip: bool = False
   random_rot90: bool = False
-  channel_shuffle: bool = False
+  channel_shuffle: float = 0.0         # probability; True = 1
   lr_scale: Optional[int] = None
   degradation: str = 'bicubic'
   sigma: Optional[float] = None
@@ -170,7 +171,7 @@ class PatchTransform(grain.transforms.RandomMap):
         raise SourceError(f'{describe(self.source, key)}: random_rot90 needs square images (pass '
                           f'crop_size), got {img.shape[0]}x{img.shape[1]}')
       img = np.rot90(img, int(rng.integers(0, 4)))
-    if self.channel_shuffle:
+    if self.channel_shuffle and rng.random() < self.channel_shuffle:
       img = img[..., rng.permutation(3)]
     if self.lr_scale is None:
       return {'image': np.ascontiguousarray(img)}
@@ -241,7 +242,7 @@ def _allow_grain_workers() -> None:
 def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True,
                 num_epochs: Optional[int] = None, crop_size: Optional[int] = None,
                 crop_mode: str = 'random', random_flip: bool = False,
-                random_rot90: bool = False, channel_shuffle: bool = False,
+                random_rot90: bool = False, channel_shuffle: float = 0.0,
                 lr_scale: Optional[int] = None, degradation: str = 'bicubic',
                 sigma: Optional[float] = None, shard_index: Optional[int] = None,
                 shard_count: Optional[int] = None, worker_count: int = 0,
@@ -260,6 +261,8 @@ def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True
     shard_index = jax.process_index() if shard_index is None else shard_index
     shard_count = jax.process_count() if shard_count is None else shard_count
   n = len(source)
+  if not 0.0 <= float(channel_shuffle) <= 1.0:
+    raise ValueError(f'channel_shuffle is a probability in [0, 1], got {channel_shuffle!r}')
   _check_options(n, batch_size, seed, crop_size, crop_mode, lr_scale, degradation, sigma,
                  shard_index, shard_count)
   shard = grain.sharding.ShardOptions(shard_index=int(shard_index), shard_count=int(shard_count),
@@ -268,7 +271,7 @@ def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True
                                         num_epochs=num_epochs, seed=int(seed))
   transform = PatchTransform(source=source, crop_size=crop_size, crop_mode=crop_mode,
                              random_flip=random_flip, random_rot90=random_rot90,
-                             channel_shuffle=channel_shuffle, lr_scale=lr_scale, degradation=degradation,
+                             channel_shuffle=float(channel_shuffle), lr_scale=lr_scale, degradation=degradation,
                              sigma=sigma)
   if read_options is None:
     read_options = grain.ReadOptions(num_threads=4, prefetch_buffer_size=max(32, 2 * batch_size))

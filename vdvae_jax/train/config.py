@@ -41,7 +41,7 @@ def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   # Images larger than model.image_size are cropped to it (random position, seeded).
   c.data.random_flip = False
   c.data.random_rot90 = False             # rotations by k * 90 degrees (square crops)
-  c.data.channel_shuffle = False          # random RGB order (colours the data lacks; SR)
+  c.data.channel_shuffle = 0.0            # P(random RGB order): colours the data lacks (SR)
   c.data.worker_count = 0
 
   c.train = ml_collections.ConfigDict()
