@@ -33,7 +33,7 @@ os.chdir(ROOT)
 sys.path.insert(0, ROOT)
 OUT = os.environ.get('VDVAE_NOTEBOOK_OUT', os.path.join(ROOT, 'workdirs', 'notebooks'))
 os.makedirs(OUT, exist_ok=True)
-STEPS = int(os.environ.get('VDVAE_NOTEBOOK_STEPS', '1500'))  # SR training steps of the built-in model
+STEPS = int(os.environ.get('VDVAE_NOTEBOOK_STEPS', '0')) or None  # SR training steps (None: the config's)
 DEMO_VDVAE = os.path.join(ROOT, 'pretrained', 'demo')   # committed, made by configs/demo.py
 print('repository:', ROOT, '| figures:', OUT)'''
 
@@ -96,7 +96,7 @@ def sr_notebook():
           'metrics of the field (PSNR/SSIM on Y, LR-consistency) and a per-pixel std map of '
           'the samples. Set `SR_CHECKPOINT` to a trained SR model (`WORKDIR/pretrained` of '
           '`train.py --config=configs/ffhq_x8.py ...`); without one, a small x4 diverse-SR model '
-          'is trained here (CPU, a few minutes) on top of the committed demo VDVAE '
+          'is trained here (CPU, about 10 minutes) on top of the committed demo VDVAE '
           '(`pretrained/demo`), as README command 1 does.\n\n'
           'SR images take the DMoL mean (`PIXELS`): the minimum-MSE image of the decoder\'s '
           'output distribution; `sample` adds the official sampler\'s per-pixel noise.'),
