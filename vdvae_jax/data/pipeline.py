@@ -204,8 +204,8 @@ class StackBatch:
 
 
 def _check_options(n: int, batch_size: int, seed: int, crop_size: Optional[int], crop_mode: str,
-                   lr_scale: Optional[int], degradation: str, sigma: Optional[float],
-                   shard_index: int, shard_count: int) -> None:
+                   channel_shuffle: float, lr_scale: Optional[int], degradation: str,
+                   sigma: Optional[float], shard_index: int, shard_count: int) -> None:
   if n < 1:
     raise ValueError('the source is empty')
   if int(batch_size) != batch_size or batch_size < 1:
@@ -216,6 +216,8 @@ def _check_options(n: int, batch_size: int, seed: int, crop_size: Optional[int],
     raise ValueError(f'crop_size must be a positive integer or None, got {crop_size!r}')
   if crop_mode not in CROP_MODES:
     raise ValueError(f'crop_mode must be one of {CROP_MODES}, got {crop_mode!r}')
+  if not 0.0 <= float(channel_shuffle) <= 1.0:
+    raise ValueError(f'channel_shuffle is a probability in [0, 1], got {channel_shuffle!r}')
   if lr_scale is not None:
     if int(lr_scale) != lr_scale or lr_scale < 1:
       raise ValueError(f'lr_scale must be a positive integer or None, got {lr_scale!r}')
@@ -261,18 +263,16 @@ def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True
     shard_index = jax.process_index() if shard_index is None else shard_index
     shard_count = jax.process_count() if shard_count is None else shard_count
   n = len(source)
-  if not 0.0 <= float(channel_shuffle) <= 1.0:
-    raise ValueError(f'channel_shuffle is a probability in [0, 1], got {channel_shuffle!r}')
-  _check_options(n, batch_size, seed, crop_size, crop_mode, lr_scale, degradation, sigma,
-                 shard_index, shard_count)
+  _check_options(n, batch_size, seed, crop_size, crop_mode, channel_shuffle, lr_scale, degradation,
+                 sigma, shard_index, shard_count)
   shard = grain.sharding.ShardOptions(shard_index=int(shard_index), shard_count=int(shard_count),
                                       drop_remainder=True)
   sampler = grain.samplers.IndexSampler(num_records=n, shard_options=shard, shuffle=shuffle,
                                         num_epochs=num_epochs, seed=int(seed))
   transform = PatchTransform(source=source, crop_size=crop_size, crop_mode=crop_mode,
                              random_flip=random_flip, random_rot90=random_rot90,
-                             channel_shuffle=float(channel_shuffle), lr_scale=lr_scale, degradation=degradation,
-                             sigma=sigma)
+                             channel_shuffle=float(channel_shuffle), lr_scale=lr_scale,
+                             degradation=degradation, sigma=sigma)
   if read_options is None:
     read_options = grain.ReadOptions(num_threads=4, prefetch_buffer_size=max(32, 2 * batch_size))
   if worker_count:
