@@ -1,5 +1,6 @@
 """Both SR methods: exact no-op of zero gates, ky = 0 is the prior sampler, frozen parameters stay
 frozen, end-to-end training on the demo data from a small pretrained VDVAE, clear errors."""
+import dataclasses
 import json
 
 import jax
@@ -11,6 +12,7 @@ import reference_sets as ref
 from vdvae_jax.train.config import load_config_file
 from tiny import TINY, tiny_params
 from vdvae_jax.data.preprocess import preprocess
+from vdvae_jax.hparams import HParamsError
 from vdvae_jax.model import api
 from vdvae_jax.model.decoder import DecoderHooks
 from vdvae_jax.model.vae import VDVAE
@@ -63,6 +65,13 @@ def test_zero_gates_leave_blocks_below_the_top_unchanged():
   params2 = dict(params, **{f'gate_{j}': jnp.float32(0.5)})
   out2 = model.apply({'params': params2}, x, t, y, eps)
   assert not np.array_equal(out2['stats'][j]['pm'], base['stats'][j]['pm'])
+  # gate_scale s: alpha = s * parameter, so a parameter of 0.125 at s = 4 is the gate 0.5 above.
+  scaled = sr_api.make_model(TINY, dataclasses.replace(sr, gate_scale=4.0))
+  params4 = dict(params, **{f'gate_{j}': jnp.float32(0.125)})
+  out4 = scaled.apply({'params': params4}, x, t, y, eps)
+  np.testing.assert_array_equal(out4['stats'][j]['pm'], out2['stats'][j]['pm'])
+  with pytest.raises(HParamsError, match='sr.gate_scale must be > 0, got 0.0'):
+    sr_api.make_model(TINY, dataclasses.replace(sr, gate_scale=0.0))
 
 
 # Per-channel gates: the [n_blocks, w] gate tables (scalar gates are the same code with [n_blocks]).
@@ -133,7 +142,6 @@ def test_bad_input_errors():
   params = sr_api.init_params(TINY, sr, jax.random.key(3), tiny_params())
   with pytest.raises(ValueError, match=r'does not fit the model: x4 of 16x16 needs \[B, 4, 4, 3\]'):
     sr_api.super_resolve(params, TINY, sr, images(1, 5), rng=jax.random.key(0))
-  from vdvae_jax.hparams import HParamsError
   with pytest.raises(HParamsError, match=r"sr.ky = 9 is beyond the LR-encoder's reach"):
     sr_api.make_model(TINY, SRSettings(method='diverse', scale=4, lr_enc_blocks=LR_BLOCKS, ky=9))
   with pytest.raises(HParamsError, match='pretrained VDVAE does not have the architecture'):

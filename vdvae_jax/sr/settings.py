@@ -20,6 +20,9 @@ class SRSettings:
                    the paper; num_conditioned 0 = the LR-encoder's depth) or 'resolution' (blocks
                    below max_condition_res, the authors' code). Block 0's input is always g_0.
   gate             vdvae_sr: 'scalar' (one alpha per block, the paper) or 'channel'.
+  gate_scale       vdvae_sr: alpha_j = gate_scale * a_j with a_j the trained, zero-initialised
+                   parameter. Under Adam a parameter moves about lr per step, so the gates can
+                   open gate_scale times faster: 1 (the paper, 100k steps) or more for short runs.
   ky               diverse: number of top decoder groups predicted from the LR image.
   degradation      how LR images are made from HR ones: 'bicubic' (MATLAB imresize) or
                    'gaussian' (blur with `sigma`, then subsample).
@@ -31,6 +34,7 @@ class SRSettings:
   num_conditioned: int = 0
   max_condition_res: int = 32
   gate: str = 'scalar'
+  gate_scale: float = 1.0
   ky: int = 0
   degradation: str = 'bicubic'
   sigma: float = 0.0
@@ -90,6 +94,8 @@ class SRSettings:
         raise HParamsError(f"sr.condition must be 'depth' or 'resolution', got {self.condition!r}")
       if self.gate not in ('scalar', 'channel'):
         raise HParamsError(f"sr.gate must be 'scalar' or 'channel', got {self.gate!r}")
+      if not self.gate_scale > 0:
+        raise HParamsError(f'sr.gate_scale must be > 0, got {self.gate_scale}')
     else:
       if not 0 <= self.ky <= self.max_ky(hps):
         raise HParamsError(

@@ -3,7 +3,7 @@
 An LR-encoder (the bottom-up encoder of a lower-resolution VDVAE, trained from scratch) gives one
 activation g_j per decoder resolution. The top-down input of block j becomes (eq. 9)
   h~_0 = g_0,   h~_j = h_j + alpha_j g_j  (j conditioned),   h~_j = h_j  otherwise,
-with gates alpha_j initialised to zero, and the top prior is conditional (eq. 10):
+with gates alpha_j = gate_scale * a_j, a_j initialised to zero, and the top prior is conditional (eq. 10):
   p(z_0 | y) = N(mu(g_0), sigma(g_0)),  mu, log sigma linear (1x1) heads on g_0, zero-initialised.
 Training maximises the conditional ELBO with the pretrained encoder frozen, the decoder fine-tuned.
 Parameters: {'vdvae': pretrained tree, 'lr_encoder', 'top_prior', 'gate_<j>'}.
@@ -51,7 +51,7 @@ class VDVAESR(nn.Module):
     r0 = layers[0][0]
     top_pm, top_pv = jnp.split(self.top_prior(g[r0]), 2, axis=-1)   # p(z_0 | y), eq. 10
     shape = lambda r: () if self.sr.gate == 'scalar' else (self.hps.width_at(r),)  # noqa: E731
-    tables = {r: jnp.stack([self.gates[j] if j in self.gates and layers[j][0] == r
+    tables = {r: jnp.stack([self.sr.gate_scale * self.gates[j] if j in self.gates and layers[j][0] == r
                             else jnp.zeros(shape(r), g[r].dtype) for j in range(len(layers))])
               for r in g if r in {res for res, _ in layers}}        # {r: [n_blocks, (w_r)]}
 

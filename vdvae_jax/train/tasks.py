@@ -43,7 +43,8 @@ def sr_settings(config: ml_collections.ConfigDict):
   c = config.sr
   return SRSettings(method=c.method, scale=c.scale, lr_enc_blocks=c.lr_enc_blocks,
                     condition=c.condition, num_conditioned=c.num_conditioned,
-                    max_condition_res=c.max_condition_res, gate=c.gate, ky=c.ky,
+                    max_condition_res=c.max_condition_res, gate=c.gate, gate_scale=c.gate_scale,
+                    ky=c.ky,
                     degradation=c.degradation, sigma=c.sigma)
 
 
