@@ -5,10 +5,11 @@ in the paper's setup; here the global batch), official 45k/5k split of the train
       --config.data.data_dir=~/tensorflow_datasets          # prepared TFDS cifar10
   python train.py --config=configs/cifar10.py:tiny --workdir=/tmp/cifar10_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny, set_schedule
+from vdvae_jax.train.config import base_config, check_variant, make_tiny, set_schedule
 
 
 def get_config(arg=None):
+  check_variant(arg)
   c = base_config('cifar10')
   c.data.kind = 'tfds'
   c.data.name = 'cifar10'

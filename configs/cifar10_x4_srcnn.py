@@ -6,10 +6,11 @@ subsampling by 4; MSE, Adam. Evaluate next to bicubic and the VDVAE methods with
   python eval.py --workdir=runs/c10_srcnn --hr_dir=data/cifar10_test_png
   python train.py --config=configs/cifar10_x4_srcnn.py:tiny --workdir=/tmp/srcnn_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny, set_schedule
+from vdvae_jax.train.config import base_config, check_variant, make_tiny, set_schedule
 
 
 def get_config(arg=None, method='srcnn'):
+  check_variant(arg)
   c = base_config('cifar10')
   c.data.kind = 'tfds'
   c.data.name = 'cifar10'

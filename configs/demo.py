@@ -8,10 +8,11 @@ reaches). `pretrained/demo` in the repository is this config's output (EMA weigh
 The super-resolution demo (configs/demo_sr.py) starts from it. `:tiny` is a seconds-long variant
 for tests.
 """
-from vdvae_jax.train.config import base_config
+from vdvae_jax.train.config import base_config, check_variant
 
 
 def get_config(arg=None):
+  check_variant(arg)
   c = base_config('cifar10')
   c.model.update(dict(
       dataset='cifar10', image_size=32, width=128, zdim=16, num_mixtures=10,

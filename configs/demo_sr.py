@@ -15,7 +15,7 @@ SR images take the DMoL mean (config.sr.pixels; eval.py --pixels).
 import importlib.util
 import os
 
-from vdvae_jax.train.config import ConfigError
+from vdvae_jax.train.config import check_variant
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location('demo', os.path.join(_HERE, 'demo.py'))
@@ -28,8 +28,7 @@ PRETRAINED = os.path.join(os.path.dirname(_HERE), 'pretrained', 'demo')
 def get_config(arg=None):
   c = _demo.get_config()
   c.init_from = PRETRAINED
-  if arg not in (None, 'vdvae_sr', 'srcnn'):
-    raise ConfigError(f"configs/demo_sr.py: unknown variant {arg!r} (none, 'vdvae_sr', 'srcnn')")
+  check_variant(arg, ('vdvae_sr', 'srcnn'))
   c.sr.method = arg or 'diverse'
   c.sr.scale = 4
   c.sr.lr_enc_blocks = '8x4,8d2,4x2,4d4,1x1'

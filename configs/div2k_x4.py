@@ -10,10 +10,11 @@ batch 1, 100k steps (paper, section 5.2).
 Options: --config.sr.condition=resolution (the authors' code: blocks below 32x32),
 --config.sr.gate=channel (per-channel gates), 16 -> 64 patches by changing model.image_size.
 """
-from vdvae_jax.train.config import base_config, make_tiny, set_schedule
+from vdvae_jax.train.config import base_config, check_variant, make_tiny, set_schedule
 
 
 def get_config(arg=None):
+  check_variant(arg)
   c = base_config('ffhq256')
   c.data.kind = 'folder'
   c.data.random_flip = True

@@ -5,10 +5,11 @@ widths), images 65000-69999 held out, read from the folder of PNGs.
       --config.data.path=data/ffhq1024/
   python train.py --config=configs/ffhq1024.py:tiny --workdir=/tmp/ffhq1024_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny, set_schedule
+from vdvae_jax.train.config import base_config, check_variant, make_tiny, set_schedule
 
 
 def get_config(arg=None):
+  check_variant(arg)
   c = base_config('ffhq1024')
   c.data.kind = 'folder'
   c.data.official_dataset = 'ffhq_1024'

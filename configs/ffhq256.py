@@ -7,10 +7,11 @@ targets), the official seed-5 split with 7,000 validation images of the 70k arra
       --config.data.path=data/ffhq-256.npy --config.init_from=pretrained/ffhq256
   python train.py --config=configs/ffhq256.py:tiny --workdir=/tmp/ffhq256_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny, set_schedule
+from vdvae_jax.train.config import base_config, check_variant, make_tiny, set_schedule
 
 
 def get_config(arg=None):
+  check_variant(arg)
   c = base_config('ffhq256')
   c.data.kind = 'npy'
   c.data.official_dataset = 'ffhq_256'

@@ -10,7 +10,7 @@ by default, VDVAE-SR (Chira et al.) with --config.sr.method=vdvae_sr.
 ky: the LR-encoder on 32x32 reaches the decoder groups up to 32x32 (43 of ffhq256's 66); this
 config predicts all of them from the LR image. The LR degradation is MATLAB bicubic.
 """
-from vdvae_jax.train.config import base_config, make_tiny, set_schedule
+from vdvae_jax.train.config import base_config, check_variant, make_tiny, set_schedule
 
 SCALE = 8
 LR_ENC_BLOCKS = '32x4,32d2,16x4,16d2,8x4,8d2,4x4,4d4,1x4'
@@ -18,6 +18,7 @@ KY = 43
 
 
 def get_config(arg=None, scale=SCALE, lr_enc_blocks=LR_ENC_BLOCKS, ky=KY):
+  check_variant(arg)
   c = base_config('ffhq256')
   c.data.kind = 'npy'
   c.data.official_dataset = 'ffhq_256'

@@ -7,10 +7,11 @@ out with seed 42) or TFDS imagenet_resized/32x32 (`--config.data.kind=tfds`).
       --config.data.path=data/imagenet32-train.npy
   python train.py --config=configs/imagenet32.py:tiny --workdir=/tmp/i32_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny, set_schedule
+from vdvae_jax.train.config import base_config, check_variant, make_tiny, set_schedule
 
 
 def get_config(arg=None):
+  check_variant(arg)
   c = base_config('imagenet32')
   c.data.kind = 'npy'
   c.data.official_dataset = 'imagenet32'

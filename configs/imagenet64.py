@@ -4,10 +4,11 @@
       --config.data.path=data/imagenet64-train.npy
   python train.py --config=configs/imagenet64.py:tiny --workdir=/tmp/i64_tiny
 """
-from vdvae_jax.train.config import base_config, make_tiny, set_schedule
+from vdvae_jax.train.config import base_config, check_variant, make_tiny, set_schedule
 
 
 def get_config(arg=None):
+  check_variant(arg)
   c = base_config('imagenet64')
   c.data.kind = 'npy'
   c.data.official_dataset = 'imagenet64'

@@ -4,7 +4,8 @@ import pathlib
 import pytest
 
 from vdvae_jax.hparams import get_preset
-from vdvae_jax.train.config import check_config, hparams_from_config, load_config_file
+from vdvae_jax.train.config import (ConfigError, check_config, hparams_from_config,
+                                     load_config_file)
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
 PRESET_CONFIGS = ['cifar10', 'imagenet32', 'imagenet64', 'ffhq256', 'ffhq1024']
@@ -36,6 +37,13 @@ def test_tiny_variant_keeps_dataset_conventions(name):
     assert hps.dataset == base.dataset and hps.low_bit == base.low_bit
     assert (hps.lr, hps.wd, hps.ema_rate, hps.grad_clip) == (base.lr, base.wd, base.ema_rate,
                                                              base.grad_clip)
+
+
+@pytest.mark.parametrize('name', sorted(p.stem for p in CONFIGS.glob('*.py')))
+def test_unknown_variant_is_an_error(name):
+  """`--config=configs/x.py:tinny` must not silently give the full config."""
+  with pytest.raises(ConfigError, match="unknown config variant 'tinny'; this config file has"):
+    load(name, 'tinny')
 
 
 def test_ffhq256_tiny_trains(tmp_path):

@@ -36,6 +36,7 @@ def next_batch_after_restore(config, workdir, step, state):
   return restored, next(it)
 
 
+@pytest.mark.slow(seconds=50)
 def test_resume_is_bitwise_exact(tmp_path):
   quiet = dict(eval_every=1000, sample_every=1000, checkpoint_every=3)
   straight = train_and_evaluate(demo_config(steps=6, **quiet), str(tmp_path / 'a'))
@@ -50,6 +51,7 @@ def test_resume_is_bitwise_exact(tmp_path):
   np.testing.assert_array_equal(nxt_a['image'], nxt_b['image'])
 
 
+@pytest.mark.slow(seconds=90)
 def test_scanned_runs_are_held_stacked_resume_and_export_per_block(tmp_path):
   """Under scan_blocks the train state holds each run of blocks pre-stacked (model/layout.py):
   training, evaluation and sample grids run, resume is bitwise exact, and the exported model is
@@ -118,6 +120,9 @@ def test_bad_input_errors(tmp_path):
   one_line_error(run_train(cfg, f'--workdir={tmp_path}/w', '--config.train.stepz=3'),
                  'Did you mean "steps"')
   one_line_error(run_train('--config=configs/nope.py', f'--workdir={tmp_path}/w'), 'nope.py')
+  one_line_error(run_train('--config=configs/demo.py:tinny', f'--workdir={tmp_path}/w'),
+                 "--config=configs/demo.py:tinny: unknown config variant 'tinny'; this config "
+                 "file has: 'tiny'")
   one_line_error(run_train(cfg, f'--workdir={afile}'), 'not a directory')
   env = dict(os.environ, XLA_FLAGS=os.environ.get('XLA_FLAGS', '') +
              ' --xla_force_host_platform_device_count=4')

@@ -11,9 +11,23 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-    msg = str(e).strip().strip("'\"").replace('\\n', ' ').replace("\\'", "'")
-    print(f'error: {msg}', file=sys.stderr)
+    print(f'error: {_one_line(str(e))}', file=sys.stderr)
     sys.exit(2)
+
+
+def _one_line(msg: str) -> str:
+  """A flag error as one line. A config file that raised while loading arrives as ml_collections'
+  'flag --config=F: Error whilst parsing config file:' plus a traceback: keep F and the
+  exception's own message."""
+  msg = msg.strip()
+  if len(msg) > 1 and msg[0] == msg[-1] and msg[0] in '\'"':     # KeyError's repr quotes
+    msg = msg[1:-1]
+  if 'Traceback (most recent call last)' in msg:
+    lines = [l for l in msg.splitlines() if l.strip()]
+    head = lines[0].split(': Error whilst parsing config file')[0]
+    last = lines[-1].split(': ', 1)[-1] if ': ' in lines[-1] else lines[-1]
+    msg = f'{head}: {last}'
+  return msg.replace('\\n', ' ').replace("\\'", "'")
 
 
 def quiet_logs() -> None:
@@ -27,9 +41,10 @@ def load_config_or_exit(config_flag):
   if config_flag is None:
     print('error: --config is required, e.g. --config=configs/demo.py', file=sys.stderr)
     sys.exit(2)
+  from vdvae_jax.train.config import ConfigError
   try:
     config_flag.keys()
-  except OSError as e:
+  except (OSError, ConfigError) as e:
     print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
     sys.exit(2)
   return config_flag

@@ -15,6 +15,14 @@ class ConfigError(ValueError):
   """A config that cannot run; the message names the field."""
 
 
+def check_variant(arg: str | None, variants: tuple[str, ...] = ('tiny',)) -> None:
+  """A config file's `:variant` (`--config=configs/x.py:tiny`) must be one the file knows: a typo
+  would otherwise silently give the full config."""
+  if arg not in (None, *variants):
+    raise ConfigError(f'unknown config variant {arg!r}; this config file has: '
+                      + ', '.join(repr(v) for v in variants))
+
+
 def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
