@@ -41,7 +41,14 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-  """Files with a test marked `slow` first: xdist's loadfile scheduler hands files out in this
-  order, so the longest file runs beside the others instead of alone at the end."""
-  slow_files = {item.path for item in items if item.get_closest_marker('slow')}
-  items.sort(key=lambda item: item.path not in slow_files)
+  """Files with tests marked `slow` first, the longest (the sum of their `slow(seconds=...)`,
+  default 60) first:
+  xdist's loadfile scheduler hands files out in this order (with --no-loadscope-reorder, see
+  pyproject.toml; its default reorders files by their number of tests), so the longest files
+  run beside the others instead of alone at the end."""
+  seconds = {}
+  for item in items:
+    marker = item.get_closest_marker('slow')
+    if marker:
+      seconds[item.path] = seconds.get(item.path, 0) + marker.kwargs.get('seconds', 60)
+  items.sort(key=lambda item: -seconds.get(item.path, 0))

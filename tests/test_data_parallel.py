@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -23,6 +24,7 @@ def run(n, out, dtype='float32'):
   return dict(np.load(out))
 
 
+@pytest.mark.slow(seconds=55)
 def test_four_devices_equal_one(tmp_path):
   one, four = run(1, tmp_path / 'one.npz'), run(4, tmp_path / 'four.npz')
   assert int(one['n_devices']) == 1 and int(four['n_devices']) == 4
@@ -36,6 +38,7 @@ def test_four_devices_equal_one(tmp_path):
   assert one['losses'][2] < one['losses'][0]     # the steps did train
 
 
+@pytest.mark.slow(seconds=55)
 def test_bf16_compute_on_two_devices(tmp_path):
   """bfloat16 compute (model/precision.py) under the same sharded jit: 3 steps on 2 forced CPU
   devices against 1 device. Rounding in bf16 differs with the per-device batch, hence the looser

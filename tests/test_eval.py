@@ -78,7 +78,7 @@ def load_config(name, arg='tiny'):
   return load_config_file(str(ref.REPO / 'configs' / f'{name}.py'), arg)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=100)
 def test_eval_end_to_end_on_tiny_models(tmp_path):
   from vdvae_jax.train import train_and_evaluate
   # Unconditional: ELBO, per-block KL, active groups, sample grid.

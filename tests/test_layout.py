@@ -65,6 +65,7 @@ def test_stack_and_unstack_are_inverse(params):
     stack_runs({'decoder': params['decoder']}, spec)
 
 
+@pytest.mark.slow(seconds=65)
 def test_stacked_layout_is_the_same_function(params):
   """Loss and gradients (scanned posterior), sampling (the unrolled prior pass) and the
   unrolled structure: the same outputs from either layout."""

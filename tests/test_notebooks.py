@@ -20,7 +20,7 @@ def out_dir(tmp_path_factory):
   return tmp_path_factory.mktemp('notebooks')
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=120)
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=os.path.basename)
 def test_notebook_runs(path, out_dir, monkeypatch):
   tmp_path = out_dir

@@ -166,6 +166,7 @@ def pretrained_demo_vdvae(tmp_path_factory):
   return str(wd / 'pretrained')
 
 
+@pytest.mark.slow(seconds=75)
 @pytest.mark.parametrize('name', ['div2k_x4', 'ffhq_x8'])
 def test_trains_end_to_end_on_demo_data(name, pretrained_demo_vdvae, tmp_path):
   """Loss falls and LR-consistency rises; frozen parameters do not move."""

@@ -39,7 +39,7 @@ def down(images, scale):
   return np.stack([imresize(x, scale=1 / scale) for x in images])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=300)
 def test_demo_sr_beats_trivial_upsampling_on_held_out_patches(tmp_path):
   from vdvae_jax.sr import api as sr_api
   from vdvae_jax.sr.io import load_model
