@@ -30,3 +30,24 @@ def test_nearest_upsampling_through_tiles_is_exact():
 def test_blend_window_positive():
   w = blend_window(16, 4)
   assert w.min() > 0 and w.max() == 1.0 and w[8, 8] == 1.0
+
+
+def test_sr_sampler_reports_non_finite_model_output(monkeypatch, capsys):
+  """A model fault (NaN pixels) is said on stderr and written as 0, not cast to arbitrary uint8."""
+  import types
+  from tiny import TINY
+  from vdvae_jax.evaluate.runner import sr_sampler
+  from vdvae_jax.sr import api as sr_api
+  from vdvae_jax.sr.settings import SRSettings
+
+  def fake(params, hps, sr, tiles, n_samples, **kw):   # [b, N, 16, 16, 3] in [-1, 1]
+    x = np.zeros((tiles.shape[0], n_samples, 16, 16, 3))
+    x[0, :, 3, 5] = np.nan
+    return types.SimpleNamespace(x=x, image=None)
+  monkeypatch.setattr(sr_api, 'super_resolve', fake)
+  sr = SRSettings(method='diverse', scale=4, lr_enc_blocks='4x1,4d4,1x1', ky=1)
+  run = sr_sampler(None, TINY, sr, n_samples=2, temperature=0.8, seed=0, overlap=0)
+  out = run(np.zeros((4, 4, 3), np.uint8))                 # one tile
+  assert out.shape == (2, 16, 16, 3) and out.dtype == np.uint8
+  assert (out[:, 3, 5] == 0).all() and (out[:, 3, 4] == 128).all()
+  assert 'the SR model gave 2 non-finite (NaN/Inf) pixels at t = 0.8' in capsys.readouterr().err

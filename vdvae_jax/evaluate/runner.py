@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from typing import Callable, Optional, Sequence
 
 import jax
@@ -38,6 +39,12 @@ def sr_sampler(params, hps: HParams, sr, *, n_samples: int, temperature: float, 
 
   def run(lr):
     hr = super_resolve_tiled(lr, sr.scale, patch, overlap, fn, batch_size)
+    bad = ~np.isfinite(hr)
+    if bad.any():      # a model fault: say so, instead of casting NaN to an arbitrary grey level
+      print(f'warning: the SR model gave {int(bad.any(-1).sum())} non-finite (NaN/Inf) pixels '
+            f'at t = {temperature}; they are written as 0 (black) and scored as such',
+            file=sys.stderr)
+      hr = np.where(bad, 0.0, hr)
     return np.clip(np.round(hr), 0, 255).astype(np.uint8)
   return run
 
