@@ -43,11 +43,14 @@ def test_sr_sampler_reports_non_finite_model_output(monkeypatch, capsys):
   def fake(params, hps, sr, tiles, n_samples, **kw):   # [b, N, 16, 16, 3] in [-1, 1]
     x = np.zeros((tiles.shape[0], n_samples, 16, 16, 3))
     x[0, :, 3, 5] = np.nan
-    return types.SimpleNamespace(x=x, image=None)
+    image = np.full(x.shape, 200, np.uint8)             # what a uint8 cast of NaN may give
+    return types.SimpleNamespace(x=x, image=image)
   monkeypatch.setattr(sr_api, 'super_resolve', fake)
   sr = SRSettings(method='diverse', scale=4, lr_enc_blocks='4x1,4d4,1x1', ky=1)
-  run = sr_sampler(None, TINY, sr, n_samples=2, temperature=0.8, seed=0, overlap=0)
-  out = run(np.zeros((4, 4, 3), np.uint8))                 # one tile
-  assert out.shape == (2, 16, 16, 3) and out.dtype == np.uint8
-  assert (out[:, 3, 5] == 0).all() and (out[:, 3, 4] == 128).all()
-  assert 'the SR model gave 2 non-finite (NaN/Inf) pixels at t = 0.8' in capsys.readouterr().err
+  for pixels, elsewhere in (('mean', 128), ('sample', 200)):
+    run = sr_sampler(None, TINY, sr, n_samples=2, temperature=0.8, seed=0, overlap=0,
+                     pixels=pixels)
+    out = run(np.zeros((4, 4, 3), np.uint8))               # one tile
+    assert out.shape == (2, 16, 16, 3) and out.dtype == np.uint8
+    assert (out[:, 3, 5] == 0).all() and (out[:, 3, 4] == elsewhere).all(), pixels
+    assert 'the SR model gave 2 non-finite (NaN/Inf) pixels at t = 0.8' in capsys.readouterr().err

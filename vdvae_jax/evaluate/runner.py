@@ -35,7 +35,11 @@ def sr_sampler(params, hps: HParams, sr, *, n_samples: int, temperature: float, 
     s = sr_api.super_resolve(params, hps, sr, tiles, n_samples=n_samples,
                              temperature=temperature, psi_temperature=psi_temperature,
                              pixels=pixels, rng=key)
-    return s.image if pixels == 'sample' else (np.asarray(s.x, np.float64) + 1.0) * 127.5
+    x = np.asarray(s.x, np.float64)                          # [b, N, P, P, 3] in [-1, 1]
+    if pixels != 'sample':
+      return (x + 1.0) * 127.5
+    # the samples' uint8 values; where the model's pixel was NaN/Inf, NaN (reported by run)
+    return np.where(np.isfinite(x), np.asarray(s.image, np.float64), np.nan)
 
   def run(lr):
     hr = super_resolve_tiled(lr, sr.scale, patch, overlap, fn, batch_size)
