@@ -42,10 +42,9 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
   """Files with tests marked `slow` first, the longest (the sum of their `slow(seconds=...)`,
-  default 60) first:
-  xdist's loadfile scheduler hands files out in this order (with --no-loadscope-reorder, see
-  pyproject.toml; its default reorders files by their number of tests), so the longest files
-  run beside the others instead of alone at the end."""
+  default 60) first: xdist's loadfile scheduler hands files out in this order (with
+  --no-loadscope-reorder, see pyproject.toml; its default reorders files by their number of
+  tests), so the longest files run beside the others instead of alone at the end."""
   seconds = {}
   for item in items:
     marker = item.get_closest_marker('slow')

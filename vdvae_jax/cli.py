@@ -41,10 +41,9 @@ def load_config_or_exit(config_flag):
   if config_flag is None:
     print('error: --config is required, e.g. --config=configs/demo.py', file=sys.stderr)
     sys.exit(2)
-  from vdvae_jax.train.config import ConfigError
   try:
     config_flag.keys()
-  except (OSError, ConfigError) as e:
+  except OSError as e:
     print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
     sys.exit(2)
   return config_flag
