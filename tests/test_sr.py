@@ -17,6 +17,7 @@ from vdvae_jax.model import api
 from vdvae_jax.model.decoder import DecoderHooks
 from vdvae_jax.model.vae import VDVAE
 from vdvae_jax.sr import api as sr_api
+from vdvae_jax.sr.lr_input import lr_encoder_input
 from vdvae_jax.sr.settings import SRSettings
 from vdvae_jax.train.config import ConfigError
 
@@ -135,6 +136,31 @@ def test_ky_uses_the_lr_image():
   assert a.image.shape == (1, 2, 16, 16, 3)
   assert not np.allclose(a.px_z, b.px_z)                 # the LR image matters
   assert not np.array_equal(a.image[0, 0], a.image[0, 1])  # samples differ: diversity
+
+
+def test_lr_upsample_reaches_every_group():
+  """sr.lr_upsample: the LR-encoder reads the LR image bicubically upsampled to the HR size, so
+  its activations cover every decoder resolution and ky can take all groups."""
+  hr_blocks = '16x1,16d2,8x1,8d2,4x1,4d4,1x1'
+  sr = SRSettings(method='diverse', scale=4, lr_enc_blocks=hr_blocks, lr_upsample=True,
+                  ky=TINY.n_dec_blocks)
+  assert sr.max_ky(TINY) == TINY.n_dec_blocks == 7
+  with pytest.raises(HParamsError):          # the same blocks on the 4x4 LR image itself
+    sr_api.make_model(TINY, dataclasses.replace(sr, lr_upsample=False))
+  y = images(2, 4, 1)
+  y_in, _ = preprocess(y, TINY)
+  up = lr_encoder_input(y_in, TINY, sr)
+  assert up.shape == (2, 16, 16, 3)
+  want = jax.image.resize(y_in, (2, 16, 16, 3), 'bicubic')
+  np.testing.assert_array_equal(up, want)
+  assert lr_encoder_input(y_in, TINY, dataclasses.replace(sr, lr_upsample=False)) is y_in
+  params = perturbed(sr_api.init_params(TINY, sr, jax.random.key(3), tiny_params()))
+  assert f'heads_{TINY.n_dec_blocks - 1}' in params      # a q_psi head on the last group
+  key = jax.random.key(9)
+  a = sr_api.super_resolve(params, TINY, sr, y[:1], n_samples=2, rng=key)
+  b = sr_api.super_resolve(params, TINY, sr, y[1:], n_samples=2, rng=key)
+  assert a.image.shape == (1, 2, 16, 16, 3)
+  assert not np.allclose(a.px_z, b.px_z)
 
 
 def test_bad_input_errors():

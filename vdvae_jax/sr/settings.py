@@ -15,7 +15,12 @@ class SRSettings:
   'srcnn' and 'cvae' (vdvae_jax.sr.baselines; they use only scale, degradation and sigma).
 
   scale            LR -> HR factor; the LR image is image_size / scale.
-  lr_enc_blocks    block string of the LR-encoder, starting at the LR image size.
+  lr_enc_blocks    block string of the LR-encoder, starting at the LR image size (at the HR
+                   size with lr_upsample).
+  lr_upsample      the LR-encoder reads the LR image bicubically upsampled to the HR size (as
+                   SRCNN does), so that it reaches every decoder resolution, not only those at
+                   and below the LR size (diverse: ky up to every group). Default False: the
+                   papers' LR-encoders read the LR image itself.
   condition        vdvae_sr: which decoder blocks get h + alpha g: 'depth' (blocks 1..num_conditioned,
                    the paper; num_conditioned 0 = the LR-encoder's depth) or 'resolution' (blocks
                    below max_condition_res, the authors' code). Block 0's input is always g_0.
@@ -30,6 +35,7 @@ class SRSettings:
   method: str
   scale: int
   lr_enc_blocks: str
+  lr_upsample: bool = False
   condition: str = 'depth'
   num_conditioned: int = 0
   max_condition_res: int = 32
@@ -42,8 +48,12 @@ class SRSettings:
   def lr_size(self, hps: HParams) -> int:
     return hps.image_size // self.scale
 
+  def lr_encoder_size(self, hps: HParams) -> int:
+    """Side of the LR-encoder's input: the LR size, or the HR size with lr_upsample."""
+    return hps.image_size if self.lr_upsample else self.lr_size(hps)
+
   def lr_resolutions(self, hps: HParams) -> set[int]:
-    return check_encoder_blocks(self.lr_enc_blocks, self.lr_size(hps), hps.width_at,
+    return check_encoder_blocks(self.lr_enc_blocks, self.lr_encoder_size(hps), hps.width_at,
                                 hps.bottleneck_multiple, field='sr.lr_enc_blocks')
 
   def conditioned_blocks(self, hps: HParams) -> list[int]:

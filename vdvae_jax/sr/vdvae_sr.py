@@ -22,6 +22,7 @@ from vdvae_jax.model.decoder import DecoderHooks
 from vdvae_jax.model.encoder import Encoder
 from vdvae_jax.model.precision import broadcast_param, dtypes
 from vdvae_jax.model.vae import VDVAE
+from vdvae_jax.sr.lr_input import lr_encoder_input
 from vdvae_jax.sr.settings import SRSettings
 
 
@@ -73,13 +74,13 @@ class VDVAESR(nn.Module):
   def __call__(self, x_input: jax.Array, x_target: jax.Array, y_input: jax.Array,
                eps: Optional[Sequence[jax.Array]] = None) -> dict:
     """Conditional ELBO terms per image (same keys as VDVAE.__call__). y_input: preprocessed LR."""
-    return self.vdvae(x_input, x_target, eps, hooks=self.hooks(self.lr_encoder(y_input)),
-                      frozen_encoder=True)
+    g = self.lr_encoder(lr_encoder_input(y_input, self.hps, self.sr))
+    return self.vdvae(x_input, x_target, eps, hooks=self.hooks(g), frozen_encoder=True)
 
   def decode(self, y_input: jax.Array, eps, log_t) -> jax.Array:
     """px_z [n,R,R,W] of HR samples given the LR input, from the conditional prior."""
-    px_z, _ = self.vdvae.decoder.decode(y_input.shape[0], (), eps, log_t,
-                                        hooks=self.hooks(self.lr_encoder(y_input)))
+    g = self.lr_encoder(lr_encoder_input(y_input, self.hps, self.sr))
+    px_z, _ = self.vdvae.decoder.decode(y_input.shape[0], (), eps, log_t, hooks=self.hooks(g))
     return px_z
 
   def dmol_params(self, px_z: jax.Array) -> jax.Array:

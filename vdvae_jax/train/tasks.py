@@ -42,6 +42,7 @@ def sr_settings(config: ml_collections.ConfigDict):
   from vdvae_jax.sr.settings import SRSettings
   c = config.sr
   return SRSettings(method=c.method, scale=c.scale, lr_enc_blocks=c.lr_enc_blocks,
+                    lr_upsample=c.lr_upsample,
                     condition=c.condition, num_conditioned=c.num_conditioned,
                     max_condition_res=c.max_condition_res, gate=c.gate, gate_scale=c.gate_scale,
                     ky=c.ky,

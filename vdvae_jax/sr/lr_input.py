@@ -1,0 +1,19 @@
+"""What the LR-encoder of either SR method reads (config.sr.lr_upsample)."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from vdvae_jax.hparams import HParams
+from vdvae_jax.sr.settings import SRSettings
+
+
+def lr_encoder_input(y_input: jax.Array, hps: HParams, sr: SRSettings) -> jax.Array:
+  """y_input [B, r, r, 3] (preprocessed LR) -> the LR-encoder's input: y_input itself, or, with
+  sr.lr_upsample, y_input bicubically upsampled to [B, R, R, 3] (Keys cubic, a = -0.5), so
+  that the encoder's activations reach the HR resolutions."""
+  if not sr.lr_upsample:
+    return y_input
+  b, _, _, c = y_input.shape
+  r = hps.image_size
+  return jax.image.resize(y_input.astype(jnp.float32), (b, r, r, c), 'bicubic').astype(y_input.dtype)
