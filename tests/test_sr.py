@@ -139,21 +139,26 @@ def test_ky_uses_the_lr_image():
 
 
 def test_lr_upsample_reaches_every_group():
-  """sr.lr_upsample: the LR-encoder reads the LR image bicubically upsampled to the HR size, so
-  its activations cover every decoder resolution and ky can take all groups."""
+  """sr.lr_upsample: the LR-encoder reads the LR image bicubically upsampled (here to the HR size),
+  so its activations cover every decoder resolution and ky can take all groups."""
   hr_blocks = '16x1,16d2,8x1,8d2,4x1,4d4,1x1'
-  sr = SRSettings(method='diverse', scale=4, lr_enc_blocks=hr_blocks, lr_upsample=True,
+  sr = SRSettings(method='diverse', scale=4, lr_enc_blocks=hr_blocks, lr_upsample=4,
                   ky=TINY.n_dec_blocks)
   assert sr.max_ky(TINY) == TINY.n_dec_blocks == 7
   with pytest.raises(HParamsError):          # the same blocks on the 4x4 LR image itself
-    sr_api.make_model(TINY, dataclasses.replace(sr, lr_upsample=False))
+    sr_api.make_model(TINY, dataclasses.replace(sr, lr_upsample=1))
+  with pytest.raises(HParamsError, match='sr.lr_upsample 3 must be a divisor of sr.scale 4'):
+    sr_api.make_model(TINY, dataclasses.replace(sr, lr_upsample=3))
   y = images(2, 4, 1)
   y_in, _ = preprocess(y, TINY)
   up = lr_encoder_input(y_in, TINY, sr)
   assert up.shape == (2, 16, 16, 3)
   want = jax.image.resize(y_in, (2, 16, 16, 3), 'bicubic')
   np.testing.assert_array_equal(up, want)
-  assert lr_encoder_input(y_in, TINY, dataclasses.replace(sr, lr_upsample=False)) is y_in
+  assert lr_encoder_input(y_in, TINY, dataclasses.replace(sr, lr_upsample=1)) is y_in
+  half = dataclasses.replace(sr, lr_upsample=2, lr_enc_blocks='8x1,8d2,4x1,4d4,1x1', ky=5)
+  assert half.max_ky(TINY) == 5                         # reaches 8x8, not 16x16
+  assert lr_encoder_input(y_in, TINY, half).shape == (2, 8, 8, 3)
   params = perturbed(sr_api.init_params(TINY, sr, jax.random.key(3), tiny_params()))
   assert f'heads_{TINY.n_dec_blocks - 1}' in params      # a q_psi head on the last group
   key = jax.random.key(9)

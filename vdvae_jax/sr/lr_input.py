@@ -10,10 +10,10 @@ from vdvae_jax.sr.settings import SRSettings
 
 def lr_encoder_input(y_input: jax.Array, hps: HParams, sr: SRSettings) -> jax.Array:
   """y_input [B, r, r, 3] (preprocessed LR) -> the LR-encoder's input: y_input itself, or, with
-  sr.lr_upsample, y_input bicubically upsampled to [B, R, R, 3] (Keys cubic, a = -0.5), so
-  that the encoder's activations reach the HR resolutions."""
-  if not sr.lr_upsample:
+  sr.lr_upsample = u > 1, y_input bicubically upsampled to [B, u r, u r, 3] (Keys cubic,
+  a = -0.5), so that the encoder's activations reach the resolutions above r."""
+  if sr.lr_upsample == 1:
     return y_input
-  b, _, _, c = y_input.shape
-  r = hps.image_size
+  b, h, _, c = y_input.shape
+  r = h * sr.lr_upsample
   return jax.image.resize(y_input.astype(jnp.float32), (b, r, r, c), 'bicubic').astype(y_input.dtype)

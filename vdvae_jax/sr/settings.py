@@ -15,12 +15,12 @@ class SRSettings:
   'srcnn' and 'cvae' (vdvae_jax.sr.baselines; they use only scale, degradation and sigma).
 
   scale            LR -> HR factor; the LR image is image_size / scale.
-  lr_enc_blocks    block string of the LR-encoder, starting at the LR image size (at the HR
-                   size with lr_upsample).
-  lr_upsample      the LR-encoder reads the LR image bicubically upsampled to the HR size (as
-                   SRCNN does), so that it reaches every decoder resolution, not only those at
-                   and below the LR size (diverse: ky up to every group). Default False: the
-                   papers' LR-encoders read the LR image itself.
+  lr_enc_blocks    block string of the LR-encoder, starting at the LR image size (times
+                   lr_upsample).
+  lr_upsample      the LR-encoder reads the LR image bicubically upsampled by this factor (1:
+                   the LR image itself, as in both papers; up to `scale`, a divisor of it), so
+                   that its activations reach the resolutions above the LR size (diverse: ky
+                   can take the groups there).
   condition        vdvae_sr: which decoder blocks get h + alpha g: 'depth' (blocks 1..num_conditioned,
                    the paper; num_conditioned 0 = the LR-encoder's depth) or 'resolution' (blocks
                    below max_condition_res, the authors' code). Block 0's input is always g_0.
@@ -35,7 +35,7 @@ class SRSettings:
   method: str
   scale: int
   lr_enc_blocks: str
-  lr_upsample: bool = False
+  lr_upsample: int = 1
   condition: str = 'depth'
   num_conditioned: int = 0
   max_condition_res: int = 32
@@ -49,8 +49,8 @@ class SRSettings:
     return hps.image_size // self.scale
 
   def lr_encoder_size(self, hps: HParams) -> int:
-    """Side of the LR-encoder's input: the LR size, or the HR size with lr_upsample."""
-    return hps.image_size if self.lr_upsample else self.lr_size(hps)
+    """Side of the LR-encoder's input: the LR size times lr_upsample."""
+    return self.lr_size(hps) * self.lr_upsample
 
   def lr_resolutions(self, hps: HParams) -> set[int]:
     return check_encoder_blocks(self.lr_enc_blocks, self.lr_encoder_size(hps), hps.width_at,
@@ -86,6 +86,9 @@ class SRSettings:
     if self.scale < 2 or hps.image_size % self.scale:
       raise HParamsError(f'sr.scale {self.scale} must be >= 2 and divide image_size '
                          f'{hps.image_size}')
+    if self.lr_upsample < 1 or self.scale % self.lr_upsample:
+      raise HParamsError(f'sr.lr_upsample {self.lr_upsample} must be a divisor of sr.scale '
+                         f'{self.scale} (1: the LR-encoder reads the LR image itself)')
     if self.degradation not in ('bicubic', 'gaussian'):
       raise HParamsError(f"sr.degradation must be 'bicubic' or 'gaussian', got {self.degradation!r}")
     if self.degradation == 'gaussian' and self.sigma <= 0:

@@ -76,7 +76,7 @@ def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   c.sr.method = ''                        # '' | 'vdvae_sr' | 'diverse'
   c.sr.scale = 4
   c.sr.lr_enc_blocks = ''
-  c.sr.lr_upsample = False                # the LR-encoder reads bicubic-upsampled LR
+  c.sr.lr_upsample = 1                    # the LR-encoder reads the LR upsampled by this
   c.sr.condition = 'depth'                # vdvae_sr: 'depth' (paper) | 'resolution' (code)
   c.sr.num_conditioned = 0                # vdvae_sr, 'depth': 0 = the LR-encoder's depth
   c.sr.max_condition_res = 32             # vdvae_sr, 'resolution': condition blocks below this
