@@ -1,6 +1,7 @@
 """The demo VDVAE: 32x32 patches of the built-in demo photographs (scikit-image; nothing to
-download), width 128, 14 latent groups (10 of them at 8x8 and below, where an 8x8 LR image
-reaches). `pretrained/demo` in the repository is this config's output (EMA weights):
+download), width 128, 14 latent groups (10 at 8x8 and below, 2 at 16x16, 2 at 32x32; in the
+trained model the second 16x16 group and both 32x32 ones are collapsed). `pretrained/demo` in
+the repository is this config's output (EMA weights):
 
   python train.py --config=configs/demo.py --workdir=workdirs/demo_vdvae
   cp -r workdirs/demo_vdvae/pretrained pretrained/demo     # what is committed
