@@ -1,7 +1,8 @@
 """SR that works: on the committed demo VDVAE (pretrained/demo), the demo's diverse SR model
 (configs/demo_sr.py) without its augmentations and for 1500 of its 2000 steps (the augmentations
-need the 2000, docs/super_resolution.md) super-resolves held-out patches (skimage's chelsea, never trained on) better than trivial
-upsampling: in PSNR to the HR patch than nearest-neighbour, and in LR-consistency than bilinear.
+need the 2000, docs/super_resolution.md) super-resolves held-out patches (skimage's chelsea,
+never trained on) better than trivial upsampling: in PSNR to the HR patch than
+nearest-neighbour, and in LR-consistency than bilinear.
 (Nearest-neighbour is no trivial baseline for LR-consistency under MATLAB bicubic downscaling:
 on chelsea its LR-PSNR, 42.85 dB, is above bicubic's own 42.30 dB.) Before issue 16 the demo
 scored 19.5 dB PSNR-Y and 21 dB LR-PSNR on this photograph, far below both baselines."""

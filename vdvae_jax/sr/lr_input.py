@@ -16,4 +16,5 @@ def lr_encoder_input(y_input: jax.Array, hps: HParams, sr: SRSettings) -> jax.Ar
     return y_input
   b, h, _, c = y_input.shape
   r = h * sr.lr_upsample
-  return jax.image.resize(y_input.astype(jnp.float32), (b, r, r, c), 'bicubic').astype(y_input.dtype)
+  up = jax.image.resize(y_input.astype(jnp.float32), (b, r, r, c), 'bicubic')   # [B, ur, ur, 3]
+  return up.astype(y_input.dtype)
