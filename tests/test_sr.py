@@ -75,6 +75,29 @@ def test_zero_gates_leave_blocks_below_the_top_unchanged():
     sr_api.make_model(TINY, dataclasses.replace(sr, gate_scale=0.0))
 
 
+def test_trainable_labels_per_method():
+  """VDVAE-SR: encoder frozen, decoder fine-tuned ('finetune': sr.finetune_lr_scale times the
+  learning rate), new parameters trained; diverse SR: the whole VDVAE frozen."""
+  from vdvae_jax.train.tasks import make_task
+  from vdvae_jax.train.config import hparams_from_config
+  labels = {}
+  for method in ('vdvae_sr', 'diverse'):
+    sr = SRSettings(method=method, scale=4, lr_enc_blocks=LR_BLOCKS, ky=1)
+    params = sr_api.init_params(TINY, sr, jax.random.key(0), tiny_params())
+    labels[method] = sr_api.trainable_labels(params, sr)
+    new = {k: v for k, v in labels[method].items() if k != 'vdvae'}
+    assert new and set(jax.tree.leaves(new)) == {'train'}
+    assert set(jax.tree.leaves(labels[method]['vdvae']['encoder'])) == {'freeze'}
+  assert set(jax.tree.leaves(labels['vdvae_sr']['vdvae']['decoder'])) == {'finetune'}
+  assert set(jax.tree.leaves(labels['diverse']['vdvae']['decoder'])) == {'freeze'}
+  c = load_config('div2k_x4')
+  c.sr.finetune_lr_scale = 0.25
+  assert make_task(c, hparams_from_config(c)).lr_scales == {'finetune': 0.25}
+  with pytest.raises(HParamsError, match='sr.finetune_lr_scale must be > 0, got 0.0'):
+    SRSettings(method='vdvae_sr', scale=4, lr_enc_blocks=LR_BLOCKS,
+               finetune_lr_scale=0.0).validate(TINY)
+
+
 # Per-channel gates: the [n_blocks, w] gate tables (scalar gates are the same code with [n_blocks]).
 @pytest.mark.parametrize('gate', ['channel'])
 def test_vdvae_sr_scanned_decoder_is_the_same_function(gate, monkeypatch):

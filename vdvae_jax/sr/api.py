@@ -74,8 +74,9 @@ def scan_layout(hps: HParams, sr: SRSettings) -> LayoutSpec:
 
 
 def trainable_labels(params: dict, sr: SRSettings) -> dict:
-  """'train' / 'freeze' per leaf. VDVAE-SR: the pretrained encoder is frozen, the decoder is
-  fine-tuned; diverse SR: the whole VDVAE is frozen. New parameters always train."""
+  """'train' / 'finetune' / 'freeze' per leaf. VDVAE-SR: the pretrained encoder is frozen, the
+  decoder is fine-tuned (at sr.finetune_lr_scale times the learning rate); diverse SR: the whole
+  VDVAE is frozen. New parameters always train."""
   def label(path, _):
     top = path[0].key
     if sr.method in BASELINES:
@@ -83,7 +84,7 @@ def trainable_labels(params: dict, sr: SRSettings) -> dict:
     if top != 'vdvae':
       return 'train'
     if sr.method == 'vdvae_sr' and path[1].key == 'decoder':
-      return 'train'
+      return 'finetune'
     return 'freeze'
   return jax.tree_util.tree_map_with_path(label, params)
 

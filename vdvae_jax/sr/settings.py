@@ -28,6 +28,8 @@ class SRSettings:
   gate_scale       vdvae_sr: alpha_j = gate_scale * a_j with a_j the trained, zero-initialised
                    parameter. Under Adam a parameter moves about lr per step, so the gates can
                    open gate_scale times faster: 1 (the paper, 100k steps) or more for short runs.
+  finetune_lr_scale  vdvae_sr: the pretrained decoder trains at model.lr times this, the new
+                   parameters (LR-encoder, top prior, gates) at model.lr (the paper: 1).
   ky               diverse: number of top decoder groups predicted from the LR image.
   degradation      how LR images are made from HR ones: 'bicubic' (MATLAB imresize) or
                    'gaussian' (blur with `sigma`, then subsample).
@@ -41,6 +43,7 @@ class SRSettings:
   max_condition_res: int = 32
   gate: str = 'scalar'
   gate_scale: float = 1.0
+  finetune_lr_scale: float = 1.0
   ky: int = 0
   degradation: str = 'bicubic'
   sigma: float = 0.0
@@ -109,6 +112,8 @@ class SRSettings:
         raise HParamsError(f"sr.gate must be 'scalar' or 'channel', got {self.gate!r}")
       if not self.gate_scale > 0:
         raise HParamsError(f'sr.gate_scale must be > 0, got {self.gate_scale}')
+      if not self.finetune_lr_scale > 0:
+        raise HParamsError(f'sr.finetune_lr_scale must be > 0, got {self.finetune_lr_scale}')
     else:
       if not 0 <= self.ky <= self.max_ky(hps):
         raise HParamsError(

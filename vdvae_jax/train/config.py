@@ -82,6 +82,7 @@ def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   c.sr.max_condition_res = 32             # vdvae_sr, 'resolution': condition blocks below this
   c.sr.gate = 'scalar'                    # vdvae_sr: 'scalar' (paper) | 'channel' (code)
   c.sr.gate_scale = 1.0                   # vdvae_sr: alpha = gate_scale * parameter (paper: 1)
+  c.sr.finetune_lr_scale = 1.0            # vdvae_sr: the decoder's lr = model.lr * this (paper: 1)
   c.sr.ky = 0                             # diverse: groups predicted from the LR image
   c.sr.degradation = 'bicubic'            # 'bicubic' (MATLAB imresize) | 'gaussian'
   c.sr.sigma = 0.0                        # gaussian blur sigma

@@ -11,7 +11,7 @@ Here, for the trainable parameters p and their gradients g (frozen ones get a ze
   bad    = loss or |g_flat| not finite, or |g_flat| >= skip_threshold
   a_flat = Adam(clip(g_flat))                             state kept as it was when bad
   s      = 0 if bad else -lr_k (* plateau scale)          the schedule advances every step
-  update = s * a + (s * wd) * p                           per parameter array
+  update = m * (s * a + (s * wd) * p)                     per parameter array (m: lr_scales)
 The weight-decay term is applied per array so the parameters are never concatenated: in the
 jitted train step XLA scheduled that 0.46 GB copy (ffhq256) first and kept it live through the
 forward and backward passes.
@@ -47,28 +47,32 @@ def warmup_schedule(lr: float, warmup_iters: int) -> optax.Schedule:
   return lambda count: lr * jnp.minimum(count / warmup_iters, 1.0)
 
 
-def _trainable(labels: Any, params: Any) -> list[bool]:
-  """Per leaf of params (in tree order): True unless labels says 'freeze'."""
+def _lr_factors(labels: Any, params: Any, lr_scales: dict[str, float]) -> list[float]:
+  """Per leaf of params (in tree order): its learning-rate factor, 0 for 'freeze'."""
   n = len(jax.tree.leaves(params))
   if labels is None:
-    return [True] * n
-  flags = [label == 'train' for label in jax.tree.leaves(labels)]
-  bad = {label for label in jax.tree.leaves(labels)} - {'train', 'freeze'}
-  if bad or len(flags) != n:
-    raise ValueError(f"labels must give 'train' or 'freeze' for each of the {n} parameter arrays"
-                     f" (got {len(flags)} labels{', unknown: ' + str(sorted(bad)) if bad else ''})")
-  if not any(flags):
+    return [1.0] * n
+  known = {'train': 1.0, **lr_scales, 'freeze': 0.0}
+  leaves = jax.tree.leaves(labels)
+  bad = set(leaves) - set(known)
+  if bad or len(leaves) != n:
+    raise ValueError(f'labels must give one of {sorted(known)} for each of the {n} parameter '
+                     f"arrays (got {len(leaves)} labels{', unknown: ' + str(sorted(bad)) if bad else ''})")
+  factors = [float(known[label]) for label in leaves]
+  if not any(factors):
     raise ValueError("labels freeze every parameter array: nothing to train")
-  return flags
+  return factors
 
 
 def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: float, wd: float,
                    grad_clip: float, skip_threshold: float, labels: Any = None,
-                   plateau_factor: float = 0.0, plateau_patience: int = 0,
+                   lr_scales: Optional[dict[str, float]] = None, plateau_factor: float = 0.0, plateau_patience: int = 0,
                    plateau_accumulation: int = 1) -> optax.GradientTransformationExtraArgs:
   """The official optimiser (see module docstring). Pass the loss as `update(..., loss=loss)`.
   `labels`: a tree of 'train' / 'freeze' per parameter (fine-tuning); frozen parameters get no
-  update, no weight decay, no Adam state, and their gradients do not enter the norm.
+  update, no weight decay, no Adam state, and their gradients do not enter the norm. A label
+  named in `lr_scales` trains with its learning rate (and weight decay) times that factor, e.g.
+  {'finetune': 0.25} for pretrained weights beside new ones.
   plateau_factor > 0 adds a reduce-on-plateau decay (diverse SR, Prost et al.): the learning rate
   is multiplied by the factor when the training loss, averaged over `plateau_accumulation` steps,
   has not improved for `plateau_patience` such averages (pass the loss as `value=`)."""
@@ -87,9 +91,15 @@ def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: f
   def flat_trainable(tree, flags):
     return jnp.concatenate([jnp.ravel(x) for x, f in zip(jax.tree.leaves(tree), flags) if f])
 
+  lr_scales = dict(lr_scales or {})
+  for name, value in lr_scales.items():
+    if name in ('train', 'freeze') or not value > 0:
+      raise ValueError(f"lr_scales: {name!r}: {value} (names other than 'train' / 'freeze', "
+                       'factors > 0)')
+
   def init_fn(params):
     check_master_params(params)        # float32 master weights and moments (model/precision.py)
-    flags = _trainable(labels, params)
+    flags = [f > 0 for f in _lr_factors(labels, params, lr_scales)]
     return AdamWState(
         SkipState(inner.init(flat_trainable(params, flags)), jnp.zeros((), jnp.int32),
                   jnp.zeros((), bool), jnp.zeros((), jnp.float32)),
@@ -100,7 +110,8 @@ def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: f
     del extra
     if params is None:
       raise ValueError('make_optimizer: update() needs params (decoupled weight decay)')
-    flags = _trainable(labels, params)
+    factors = _lr_factors(labels, params, lr_scales)
+    flags = [f > 0 for f in factors]
     g = float32(flat_trainable(grads, flags))                          # [n_trainable]
     norm = optax.tree.norm(g)
     bad = ~jnp.isfinite(norm)
@@ -118,8 +129,8 @@ def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: f
     leaves, treedef = jax.tree.flatten(params)
     sizes = [int(np.size(p)) for p, f in zip(leaves, flags) if f]
     parts = iter(jnp.split(s * a, np.cumsum(sizes)[:-1]))
-    out = [(next(parts).reshape(p.shape) + (s * wd) * p).astype(p.dtype) if f
-           else jnp.zeros_like(p) for p, f in zip(leaves, flags)]
+    out = [(m * (next(parts).reshape(p.shape) + (s * wd) * p)).astype(p.dtype) if m > 0
+           else jnp.zeros_like(p) for p, m in zip(leaves, factors)]
     skip = SkipState(new_inner, state.skip.skipped + bad.astype(jnp.int32), bad,
                      norm.astype(jnp.float32))
     return jax.tree.unflatten(treedef, out), AdamWState(skip, new_scale)
