@@ -127,14 +127,14 @@ def test_frozen_parameters_take_no_update_and_no_part_in_the_norm():
     make_optimizer(**HP, labels={'a': 'frozen'}).init({'a': jnp.zeros(2)})
 
 
-def test_lr_scales_scale_the_update_of_their_label_only():
-  """A label in lr_scales trains at lr * factor (weight decay included); Adam, the norm and the
+def test_lr_factors_scale_the_update_of_their_label_only():
+  """A label in lr_factors trains at lr * factor (weight decay included); Adam, the norm and the
   clip see its gradients as any trainable one's (VDVAE-SR's fine-tuned decoder)."""
   params = {'a': jnp.asarray([3.0, 4.0]), 'b': jnp.asarray([1.0, 2.0])}
   grads = {'a': jnp.asarray([0.3, 0.4]), 'b': jnp.asarray([0.3, 0.4])}
   plain = make_optimizer(**{**HP, 'warmup_iters': 0})
   scaled = make_optimizer(**{**HP, 'warmup_iters': 0}, labels={'a': 'train', 'b': 'finetune'},
-                          lr_scales={'finetune': 0.25})
+                          lr_factors={'finetune': 0.25})
   u0, s0 = plain.update(grads, plain.init(params), params, loss=jnp.float32(1.0))
   u1, s1 = scaled.update(grads, scaled.init(params), params, loss=jnp.float32(1.0))
   np.testing.assert_array_equal(u1['a'], u0['a'])
@@ -142,6 +142,6 @@ def test_lr_scales_scale_the_update_of_their_label_only():
   assert np.all(np.asarray(u1['b']) != 0)
   np.testing.assert_array_equal(skip_state(s1).grad_norm, skip_state(s0).grad_norm)
   with pytest.raises(ValueError, match='factors > 0'):
-    make_optimizer(**HP, lr_scales={'finetune': 0.0})
+    make_optimizer(**HP, lr_factors={'finetune': 0.0})
   with pytest.raises(ValueError, match="unknown: \\['finetune'\\]"):
     make_optimizer(**HP, labels={'a': 'finetune'}).init({'a': jnp.zeros(2)})

@@ -92,7 +92,7 @@ def test_trainable_labels_per_method():
   assert set(jax.tree.leaves(labels['diverse']['vdvae']['decoder'])) == {'freeze'}
   c = load_config('div2k_x4')
   c.sr.finetune_lr_scale = 0.25
-  assert make_task(c, hparams_from_config(c)).lr_scales == {'finetune': 0.25}
+  assert make_task(c, hparams_from_config(c)).lr_factors == {'finetune': 0.25}
   with pytest.raises(HParamsError, match='sr.finetune_lr_scale must be > 0, got 0.0'):
     SRSettings(method='vdvae_sr', scale=4, lr_enc_blocks=LR_BLOCKS,
                finetune_lr_scale=0.0).validate(TINY)

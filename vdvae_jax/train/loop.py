@@ -107,7 +107,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   tx = make_optimizer(lr=hps.lr, warmup_iters=hps.warmup_iters, b1=hps.adam_beta1,
                       b2=hps.adam_beta2, eps=hps.adam_eps, wd=hps.wd, grad_clip=hps.grad_clip,
                       skip_threshold=hps.skip_threshold, labels=labels,
-                      lr_scales=task.lr_scales,
+                      lr_factors=task.lr_factors,
                       plateau_factor=config.train.plateau_factor,
                       plateau_patience=config.train.plateau_patience,
                       plateau_accumulation=config.train.plateau_accumulation)

@@ -11,7 +11,7 @@ Here, for the trainable parameters p and their gradients g (frozen ones get a ze
   bad    = loss or |g_flat| not finite, or |g_flat| >= skip_threshold
   a_flat = Adam(clip(g_flat))                             state kept as it was when bad
   s      = 0 if bad else -lr_k (* plateau scale)          the schedule advances every step
-  update = m * (s * a + (s * wd) * p)                     per parameter array (m: lr_scales)
+  update = m * (s * a + (s * wd) * p)                     per parameter array (m: lr_factors)
 The weight-decay term is applied per array so the parameters are never concatenated: in the
 jitted train step XLA scheduled that 0.46 GB copy (ffhq256) first and kept it live through the
 forward and backward passes.
@@ -47,17 +47,18 @@ def warmup_schedule(lr: float, warmup_iters: int) -> optax.Schedule:
   return lambda count: lr * jnp.minimum(count / warmup_iters, 1.0)
 
 
-def _lr_factors(labels: Any, params: Any, lr_scales: dict[str, float]) -> list[float]:
+def _lr_factors(labels: Any, params: Any, by_label: dict[str, float]) -> list[float]:
   """Per leaf of params (in tree order): its learning-rate factor, 0 for 'freeze'."""
   n = len(jax.tree.leaves(params))
   if labels is None:
     return [1.0] * n
-  known = {'train': 1.0, **lr_scales, 'freeze': 0.0}
+  known = {'train': 1.0, **by_label, 'freeze': 0.0}
   leaves = jax.tree.leaves(labels)
   bad = set(leaves) - set(known)
   if bad or len(leaves) != n:
+    unknown = f', unknown: {sorted(bad)}' if bad else ''
     raise ValueError(f'labels must give one of {sorted(known)} for each of the {n} parameter '
-                     f"arrays (got {len(leaves)} labels{', unknown: ' + str(sorted(bad)) if bad else ''})")
+                     f'arrays (got {len(leaves)} labels{unknown})')
   factors = [float(known[label]) for label in leaves]
   if not any(factors):
     raise ValueError("labels freeze every parameter array: nothing to train")
@@ -66,12 +67,13 @@ def _lr_factors(labels: Any, params: Any, lr_scales: dict[str, float]) -> list[f
 
 def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: float, wd: float,
                    grad_clip: float, skip_threshold: float, labels: Any = None,
-                   lr_scales: Optional[dict[str, float]] = None, plateau_factor: float = 0.0, plateau_patience: int = 0,
+                   lr_factors: Optional[dict[str, float]] = None, plateau_factor: float = 0.0,
+                   plateau_patience: int = 0,
                    plateau_accumulation: int = 1) -> optax.GradientTransformationExtraArgs:
   """The official optimiser (see module docstring). Pass the loss as `update(..., loss=loss)`.
   `labels`: a tree of 'train' / 'freeze' per parameter (fine-tuning); frozen parameters get no
   update, no weight decay, no Adam state, and their gradients do not enter the norm. A label
-  named in `lr_scales` trains with its learning rate (and weight decay) times that factor, e.g.
+  named in `lr_factors` trains with its learning rate (and weight decay) times that factor, e.g.
   {'finetune': 0.25} for pretrained weights beside new ones.
   plateau_factor > 0 adds a reduce-on-plateau decay (diverse SR, Prost et al.): the learning rate
   is multiplied by the factor when the training loss, averaged over `plateau_accumulation` steps,
@@ -91,15 +93,15 @@ def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: f
   def flat_trainable(tree, flags):
     return jnp.concatenate([jnp.ravel(x) for x, f in zip(jax.tree.leaves(tree), flags) if f])
 
-  lr_scales = dict(lr_scales or {})
-  for name, value in lr_scales.items():
+  lr_factors = dict(lr_factors or {})
+  for name, value in lr_factors.items():
     if name in ('train', 'freeze') or not value > 0:
-      raise ValueError(f"lr_scales: {name!r}: {value} (names other than 'train' / 'freeze', "
+      raise ValueError(f"lr_factors: {name!r}: {value} (names other than 'train' / 'freeze', "
                        'factors > 0)')
 
   def init_fn(params):
     check_master_params(params)        # float32 master weights and moments (model/precision.py)
-    flags = [f > 0 for f in _lr_factors(labels, params, lr_scales)]
+    flags = [f > 0 for f in _lr_factors(labels, params, lr_factors)]
     return AdamWState(
         SkipState(inner.init(flat_trainable(params, flags)), jnp.zeros((), jnp.int32),
                   jnp.zeros((), bool), jnp.zeros((), jnp.float32)),
@@ -110,7 +112,7 @@ def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: f
     del extra
     if params is None:
       raise ValueError('make_optimizer: update() needs params (decoupled weight decay)')
-    factors = _lr_factors(labels, params, lr_scales)
+    factors = _lr_factors(labels, params, lr_factors)
     flags = [f > 0 for f in factors]
     g = float32(flat_trainable(grads, flags))                          # [n_trainable]
     norm = optax.tree.norm(g)
@@ -129,8 +131,11 @@ def make_optimizer(*, lr: float, warmup_iters: int, b1: float, b2: float, eps: f
     leaves, treedef = jax.tree.flatten(params)
     sizes = [int(np.size(p)) for p, f in zip(leaves, flags) if f]
     parts = iter(jnp.split(s * a, np.cumsum(sizes)[:-1]))
-    out = [(m * (next(parts).reshape(p.shape) + (s * wd) * p)).astype(p.dtype) if m > 0
-           else jnp.zeros_like(p) for p, m in zip(leaves, factors)]
+
+    def array_update(p, m):                      # m * (s a + s wd p); m = 1: no multiply
+      u = next(parts).reshape(p.shape) + (s * wd) * p
+      return (u if m == 1 else m * u).astype(p.dtype)
+    out = [array_update(p, m) if m > 0 else jnp.zeros_like(p) for p, m in zip(leaves, factors)]
     skip = SkipState(new_inner, state.skip.skipped + bad.astype(jnp.int32), bad,
                      norm.astype(jnp.float32))
     return jax.tree.unflatten(treedef, out), AdamWState(skip, new_scale)

@@ -35,7 +35,7 @@ class Task:
   sigma: Optional[float] = None
   sr: Any = None            # SRSettings of SR tasks
   # learning-rate factor per label of `labels` other than 'train' / 'freeze' (train/optimizer.py)
-  lr_scales: dict = dataclasses.field(default_factory=dict)
+  lr_factors: dict = dataclasses.field(default_factory=dict)
   # runs of blocks the train state holds pre-stacked (model/layout.py); {} = per-block layout
   scan_layout: dict = dataclasses.field(default_factory=dict)
 
@@ -109,7 +109,7 @@ def make_task(config: ml_collections.ConfigDict, hps: HParams) -> Task:
   return Task(sr.method, init, sr_api.sr_loss(hps, sr),
               sr_api.sr_eval(hps, sr, config.sr.eval_temperature, config.sr.pixels),
               labels=lambda params: sr_api.trainable_labels(params, sr), grid=grid,
-              lr_scales={'finetune': sr.finetune_lr_scale},
+              lr_factors={'finetune': sr.finetune_lr_scale},
               lr_scale=sr.scale, degradation=sr.degradation, sr=sr,
               sigma=sr.sigma if sr.degradation == 'gaussian' else None,
               scan_layout=sr_api.scan_layout(hps, sr))
