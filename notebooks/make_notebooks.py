@@ -96,7 +96,7 @@ def sr_notebook():
           'metrics of the field (PSNR/SSIM on Y, LR-consistency) and a per-pixel std map of '
           'the samples. Set `SR_CHECKPOINT` to a trained SR model (`WORKDIR/pretrained` of '
           '`train.py --config=configs/ffhq_x8.py ...`); without one, a small x4 diverse-SR model '
-          'is trained here (CPU, about 10 minutes) on top of the committed demo VDVAE '
+          'is trained here (2 CPU cores: 4 to 8 minutes) on top of the committed demo VDVAE '
           '(`pretrained/demo`), as README command 1 does.\n\n'
           'SR images take the DMoL mean (`PIXELS`): the minimum-MSE image of the decoder\'s '
           'output distribution; `sample` adds the official sampler\'s per-pixel noise.'),
