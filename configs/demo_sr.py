@@ -47,8 +47,8 @@ def get_config(arg=None):
   # "Augmentation"). 2000 keeps README command 1 within 15 minutes on 2 cores.
   c.data.random_rot90 = True
   c.data.channel_shuffle = 1.0
-  # 2e-3: 0.3 dB PSNR-Y and 1.5-2.7 dB LR-PSNR above 1e-3 at 2000 steps; 4e-3 diverged
-  # (docs/super_resolution.md, "Learning rate").
+  # 2e-3: 0.3-0.4 dB PSNR-Y and 1.5-2.7 dB LR-PSNR (t = 0.1) above 1e-3 at 2000 steps; 4e-3
+  # diverged (docs/super_resolution.md, "Learning rate").
   c.model.lr = 2e-3
   c.model.warmup_iters = 50
   c.model.ema_rate = 0.99
