@@ -21,10 +21,9 @@ from vdvae_jax.hparams import HParams
 from vdvae_jax.model.blocks import Block
 from vdvae_jax.model.precision import dtypes
 from vdvae_jax.model.decoder import DecoderHooks
-from vdvae_jax.model.encoder import Encoder
 from vdvae_jax.model.gaussian import draw_gaussian, gaussian_analytical_kl
 from vdvae_jax.model.vae import VDVAE
-from vdvae_jax.sr.lr_input import lr_encoder_input
+from vdvae_jax.sr.lr_input import LREncoder
 from vdvae_jax.sr.settings import SRSettings
 
 
@@ -35,7 +34,7 @@ class DiverseSR(nn.Module):
   def setup(self):
     hps = self.hps
     self.vdvae = VDVAE(hps)
-    self.lr_encoder = Encoder(hps, enc_blocks=self.sr.lr_enc_blocks)
+    self.lr_encoder = LREncoder(hps, enc_blocks=self.sr.lr_enc_blocks, sr=self.sr)
     layers = hps.decoder_layers
     dtype, param_dtype = dtypes(hps)
     # Gaussian heads: float32 results (model/precision.py).
@@ -56,7 +55,7 @@ class DiverseSR(nn.Module):
     n = self.sr.ky if not self.is_initializing() else None
     _, stats = self.vdvae.decoder(acts, eps, n_blocks=n)
     stats = jax.lax.stop_gradient(stats[:self.sr.ky])
-    g = self.lr_encoder(lr_encoder_input(y_input, self.hps, self.sr))
+    g = self.lr_encoder(y_input)
     kls = []
     for k, s in enumerate(stats):
       m, v = self.q_psi(k, s['x_in'], g)
@@ -73,7 +72,7 @@ class DiverseSR(nn.Module):
   def decode(self, y_input: jax.Array, eps, log_t) -> jax.Array:
     """px_z of HR samples: z_k = exp(v_k + log_t[k]) eps_k + m_k from q_psi for k < ky, the
     prior at temperature exp(log_t[k]) below."""
-    g = self.lr_encoder(lr_encoder_input(y_input, self.hps, self.sr)) if self.sr.ky else {}
+    g = self.lr_encoder(y_input) if self.sr.ky else {}
 
     def latent(i, h):
       if i >= self.sr.ky:

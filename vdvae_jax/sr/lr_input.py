@@ -1,10 +1,11 @@
-"""What the LR-encoder of either SR method reads (config.sr.lr_upsample)."""
+"""The LR-encoder of either SR method, and what it reads (config.sr.lr_upsample)."""
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
 from vdvae_jax.hparams import HParams
+from vdvae_jax.model.encoder import Encoder
 from vdvae_jax.sr.settings import SRSettings
 
 
@@ -18,3 +19,13 @@ def lr_encoder_input(y_input: jax.Array, hps: HParams, sr: SRSettings) -> jax.Ar
   r = h * sr.lr_upsample
   up = jax.image.resize(y_input.astype(jnp.float32), (b, r, r, c), 'bicubic')   # [B, ur, ur, 3]
   return up.astype(y_input.dtype)
+
+
+class LREncoder(Encoder):
+  """y_input [B, r, r, 3] (preprocessed LR) -> g {resolution: [B, r', r', w_r']}: a VDVAE
+  bottom-up network (blocks sr.lr_enc_blocks) on lr_encoder_input(y_input). Its parameters are
+  the Encoder's, under the same names."""
+  sr: SRSettings | None = None
+
+  def __call__(self, y_input: jax.Array) -> dict[int, jax.Array]:
+    return super().__call__(lr_encoder_input(y_input, self.hps, self.sr))

@@ -19,10 +19,9 @@ import jax.numpy as jnp
 from vdvae_jax.hparams import HParams
 from vdvae_jax.model.blocks import Conv2d
 from vdvae_jax.model.decoder import DecoderHooks
-from vdvae_jax.model.encoder import Encoder
 from vdvae_jax.model.precision import broadcast_param, dtypes
 from vdvae_jax.model.vae import VDVAE
-from vdvae_jax.sr.lr_input import lr_encoder_input
+from vdvae_jax.sr.lr_input import LREncoder
 from vdvae_jax.sr.settings import SRSettings
 
 
@@ -33,7 +32,7 @@ class VDVAESR(nn.Module):
   def setup(self):
     hps = self.hps
     self.vdvae = VDVAE(hps)
-    self.lr_encoder = Encoder(hps, enc_blocks=self.sr.lr_enc_blocks)
+    self.lr_encoder = LREncoder(hps, enc_blocks=self.sr.lr_enc_blocks, sr=self.sr)
     dtype, param_dtype = dtypes(hps)
     # [mu | log sigma] of z_0 from g_0: a head, float32 results (model/precision.py)
     self.top_prior = Conv2d(2 * hps.zdim, 1, scale=0.0, dtype=dtype, param_dtype=param_dtype,
@@ -74,12 +73,12 @@ class VDVAESR(nn.Module):
   def __call__(self, x_input: jax.Array, x_target: jax.Array, y_input: jax.Array,
                eps: Optional[Sequence[jax.Array]] = None) -> dict:
     """Conditional ELBO terms per image (same keys as VDVAE.__call__). y_input: preprocessed LR."""
-    g = self.lr_encoder(lr_encoder_input(y_input, self.hps, self.sr))
+    g = self.lr_encoder(y_input)
     return self.vdvae(x_input, x_target, eps, hooks=self.hooks(g), frozen_encoder=True)
 
   def decode(self, y_input: jax.Array, eps, log_t) -> jax.Array:
     """px_z [n,R,R,W] of HR samples given the LR input, from the conditional prior."""
-    g = self.lr_encoder(lr_encoder_input(y_input, self.hps, self.sr))
+    g = self.lr_encoder(y_input)
     px_z, _ = self.vdvae.decoder.decode(y_input.shape[0], (), eps, log_t, hooks=self.hooks(g))
     return px_z
 
