@@ -7,8 +7,9 @@ a smaller size), trained with the MSE on random `--patch` x `--patch` HR crops o
 training photographs with the augmentations of configs/demo_sr.py (the 8 symmetries of the
 square, a random RGB order), Adam with a cosine decay from `--lr`. It is scored like eval.py
 (MATLAB-bicubic LR of the modcropped photograph, PSNR-Y with a `scale`-pixel border shaved,
-LR-PSNR) on the whole held-out photographs twice: in one pass (the whole image as context), and
-tiled like the VDVAE methods (8 x 8 LR tiles, overlap 2: the context they have).
+LR-PSNR) on the whole held-out photographs: in one pass (the whole image as context), and tiled
+like the VDVAE methods (8 x 8 LR tiles, overlap 2: the context the demo's SR models have; and
+16 x 16, overlap 4: what a VDVAE trained on 64 x 64 patches would have).
 
   python experiments/sr_cnn_bound.py              # 2000 steps: about 25 minutes on 2 cores
 """
@@ -32,7 +33,7 @@ from vdvae_jax.evaluate.metrics import lr_consistency_psnr, psnr_y
 from vdvae_jax.sr.tiling import super_resolve_tiled
 
 SCALE = 4
-TILE, OVERLAP = 8, 2          # the demo SR models' LR tile and the tiler's default overlap
+TILES = ((8, 2), (16, 4))     # (LR tile, overlap): the demo SR models'; a 64x64-patch VDVAE's
 
 
 class EDSRLike(nn.Module):
@@ -109,18 +110,20 @@ def main() -> None:
 
   to_u8 = lambda x: np.clip(np.round(x), 0, 255).astype(np.uint8)  # noqa: E731
   paths = [os.path.join(demo.skimage_data_dir(), f) for f in demo.HELD_OUT_FILES]
-  print('| photograph | bicubic PSNR-Y | CNN, whole image: PSNR-Y / LR-PSNR | CNN, 8x8 LR tiles: '
-        'PSNR-Y / LR-PSNR |\n|---|---|---|---|')
+  tiles = ' | '.join(f'CNN, {t}x{t} LR tiles (overlap {o}): PSNR-Y / LR-PSNR' for t, o in TILES)
+  print(f'| photograph | bicubic PSNR-Y | CNN, whole image: PSNR-Y / LR-PSNR | {tiles} |')
+  print('|---' * (3 + len(TILES)) + '|')
+  down = lambda img: degrade(img, SCALE)  # noqa: E731
   for path in paths + demo.other_source_photos():
     hr = modcrop(load_image(path), SCALE)
     lr = degrade(hr, SCALE)
-    whole = to_u8(sr_u8(lr[None])[0])
-    tiled = to_u8(super_resolve_tiled(lr, SCALE, TILE, OVERLAP, lambda t: sr_u8(t)[:, None])[0])
-    down = lambda img: degrade(img, SCALE)  # noqa: E731
+    outs = [to_u8(sr_u8(lr[None])[0])]
+    outs += [to_u8(super_resolve_tiled(lr, SCALE, t, o, lambda x: sr_u8(x)[:, None])[0])
+             for t, o in TILES]
+    cells = ' | '.join(f'{psnr_y(x, hr, SCALE):.2f} / {lr_consistency_psnr(x, lr, down):.2f}'
+                       for x in outs)
     print(f'| {os.path.basename(path)} | {psnr_y(imresize(lr, scale=SCALE), hr, SCALE):.2f} | '
-          f'{psnr_y(whole, hr, SCALE):.2f} / {lr_consistency_psnr(whole, lr, down):.2f} | '
-          f'{psnr_y(tiled, hr, SCALE):.2f} / {lr_consistency_psnr(tiled, lr, down):.2f} |')
-
+          f'{cells} |')
 
 if __name__ == '__main__':
   main()
