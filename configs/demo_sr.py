@@ -2,7 +2,7 @@
 demo VDVAE (`pretrained/demo`, made by configs/demo.py). Diverse SR (Prost et al.) by default;
 `:large` for diverse SR with a larger LR-encoder trained twice as long (20 minutes);
 `:vdvae_sr` for VDVAE-SR (Chira et al.); `:srcnn` for the course report's SRCNN on the same
-patches (an MSE-trained CNN: what this data supports without a VDVAE).
+patches (a three-layer MSE-trained CNN; experiments/sr_cnn_bound.py trains a stronger one).
 
   python train.py --config=configs/demo_sr.py --workdir=workdirs/demo_sr
   python eval.py --workdir=workdirs/demo_sr          # the held-out photographs, tiled
