@@ -34,7 +34,7 @@ class DiverseSR(nn.Module):
   def setup(self):
     hps = self.hps
     self.vdvae = VDVAE(hps)
-    self.lr_encoder = LREncoder(hps, enc_blocks=self.sr.lr_enc_blocks, sr=self.sr)
+    self.lr_encoder = LREncoder(hps, sr=self.sr)
     layers = hps.decoder_layers
     dtype, param_dtype = dtypes(hps)
     # Gaussian heads: float32 results (model/precision.py).

@@ -24,8 +24,14 @@ def lr_encoder_input(y_input: jax.Array, hps: HParams, sr: SRSettings) -> jax.Ar
 class LREncoder(Encoder):
   """y_input [B, r, r, 3] (preprocessed LR) -> g {resolution: [B, r', r', w_r']}: a VDVAE
   bottom-up network (blocks sr.lr_enc_blocks) on lr_encoder_input(y_input). Its parameters are
-  the Encoder's, under the same names."""
+  the Encoder's, under the same names. Build it as LREncoder(hps, sr=sr)."""
   sr: SRSettings | None = None
+
+  def __post_init__(self):
+    if self.sr is None:
+      raise TypeError('LREncoder needs sr (the SR settings)')
+    object.__setattr__(self, 'enc_blocks', self.sr.lr_enc_blocks)   # derived, never passed
+    super().__post_init__()
 
   def __call__(self, y_input: jax.Array) -> dict[int, jax.Array]:
     return super().__call__(lr_encoder_input(y_input, self.hps, self.sr))

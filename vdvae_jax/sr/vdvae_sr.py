@@ -32,7 +32,7 @@ class VDVAESR(nn.Module):
   def setup(self):
     hps = self.hps
     self.vdvae = VDVAE(hps)
-    self.lr_encoder = LREncoder(hps, enc_blocks=self.sr.lr_enc_blocks, sr=self.sr)
+    self.lr_encoder = LREncoder(hps, sr=self.sr)
     dtype, param_dtype = dtypes(hps)
     # [mu | log sigma] of z_0 from g_0: a head, float32 results (model/precision.py)
     self.top_prior = Conv2d(2 * hps.zdim, 1, scale=0.0, dtype=dtype, param_dtype=param_dtype,
