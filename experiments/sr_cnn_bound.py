@@ -29,7 +29,7 @@ from tqdm import tqdm
 from vdvae_jax.data import demo
 from vdvae_jax.data.degradations import degrade, imresize, modcrop
 from vdvae_jax.data.images import load_image
-from vdvae_jax.evaluate.metrics import lr_consistency_psnr, psnr_y
+from vdvae_jax.evaluate.metrics import lr_consistency_psnr, psnr_y, to_uint8
 from vdvae_jax.sr.tiling import super_resolve_tiled
 
 SCALE = 4
@@ -108,7 +108,6 @@ def main() -> None:
   def sr_u8(lr_u8: np.ndarray) -> np.ndarray:                  # [b, h, w, 3] -> [b, 4h, 4w, 3]
     return np.asarray(forward(params, lr_u8.astype(np.float32) / 255)) * 255
 
-  to_u8 = lambda x: np.clip(np.round(x), 0, 255).astype(np.uint8)  # noqa: E731
   paths = [os.path.join(demo.skimage_data_dir(), f) for f in demo.HELD_OUT_FILES]
   tiles = ' | '.join(f'CNN, {t}x{t} LR tiles (overlap {o}): PSNR-Y / LR-PSNR' for t, o in TILES)
   print(f'| photograph | bicubic PSNR-Y | CNN, whole image: PSNR-Y / LR-PSNR | {tiles} |')
@@ -117,8 +116,8 @@ def main() -> None:
   for path in paths + demo.other_source_photos():
     hr = modcrop(load_image(path), SCALE)
     lr = degrade(hr, SCALE)
-    outs = [to_u8(sr_u8(lr[None])[0])]
-    outs += [to_u8(super_resolve_tiled(lr, SCALE, t, o, lambda x: sr_u8(x)[:, None])[0])
+    outs = [to_uint8(sr_u8(lr[None])[0])]
+    outs += [to_uint8(super_resolve_tiled(lr, SCALE, t, o, lambda x: sr_u8(x)[:, None])[0])
              for t, o in TILES]
     cells = ' | '.join(f'{psnr_y(x, hr, SCALE):.2f} / {lr_consistency_psnr(x, lr, down):.2f}'
                        for x in outs)
