@@ -56,3 +56,15 @@ def test_ffhq256_tiny_trains(tmp_path):
   assert int(state.step) == 4
   assert (tmp_path / 'samples' / 'samples_0000004.png').exists()
   assert (tmp_path / 'checkpoints' / '4').exists()
+
+
+@pytest.mark.parametrize('name,arg', [('demo', 'p64'), ('demo_sr', 'large'),
+                                      ('demo_sr', 'vdvae_sr'), ('demo_sr', 'srcnn')])
+def test_named_variants_build(name, arg):
+  c = load(name, arg)
+  check_config(c)
+  hps = hparams_from_config(c)
+  if arg == 'p64':      # the demo model with one more resolution on each side
+    base = hparams_from_config(load('demo'))
+    assert hps.image_size == 64 and hps.width_at(64) == 64 and hps.width_at(32) == 128
+    assert hps.enc_blocks.endswith(base.enc_blocks) and hps.dec_blocks.startswith(base.dec_blocks)
