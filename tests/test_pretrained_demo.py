@@ -1,0 +1,29 @@
+"""The committed demo VDVAE (pretrained/demo) loads with the architecture of the config that made
+it and models the held-out photograph far better than uniform (8 bits per dim): what the SR demos
+start from."""
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+from vdvae_jax.data.demo import demo_source
+from vdvae_jax.data.preprocess import preprocess
+from vdvae_jax.model import api
+from vdvae_jax.model.checkpoint import load_pretrained
+from vdvae_jax.train.config import hparams_from_config, load_config_file
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize('directory,variant', [('demo', None)])
+def test_committed_demo_vdvae_beats_uniform(directory, variant):
+  hps = hparams_from_config(load_config_file(str(REPO / 'configs' / 'demo.py'), variant))
+  params, loaded = load_pretrained(str(REPO / 'pretrained' / directory), expected=hps)
+  assert loaded == hps
+  tiles = np.stack(list(demo_source('valid', patch_size=hps.image_size)))[:8]   # chelsea
+  x, t = preprocess(tiles, hps)
+  out = api.elbo(params, hps, x, t, rng=jax.random.key(0))
+  bpd = float(np.mean(out.bits_per_dim))
+  print(directory, bpd)
+  assert bpd < 5.0, bpd
