@@ -40,7 +40,8 @@ def get_config(arg=None):
   c.train.sample_every = 3000
   if arg == 'p64':
     # 64x64 patches: one more resolution on each side, 64 channels there (128 below).
-    c.model.update(dict(image_size=64, width=64, custom_width_str='1:128,4:128,8:128,16:128,32:128',
+    c.model.update(dict(image_size=64, width=64,
+                        custom_width_str='1:128,4:128,8:128,16:128,32:128',
                         enc_blocks='64x1,64d2,' + c.model.enc_blocks,
                         dec_blocks=c.model.dec_blocks + ',64m32,64x1'))
     # Half the patches in a random RGB order. Trained without it, this model's posterior
