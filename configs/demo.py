@@ -12,6 +12,7 @@ for tests. `:p64` trains the same model on 64x64 patches (one more resolution on
 SR can work in 16x16 LR tiles:
 
   python train.py --config=configs/demo.py:p64 --workdir=workdirs/demo_vdvae_p64
+  cp -r workdirs/demo_vdvae_p64/pretrained pretrained/demo_p64   # what is committed
 """
 from vdvae_jax.train.config import base_config, check_variant
 

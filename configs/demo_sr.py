@@ -1,15 +1,21 @@
 """x4 super-resolution (8x8 -> 32x32 patches) of the built-in demo photographs, on the committed
 demo VDVAE (`pretrained/demo`, made by configs/demo.py). Diverse SR (Prost et al.) by default;
-`:large` for diverse SR with a larger LR-encoder trained twice as long (20 minutes);
-`:vdvae_sr` for VDVAE-SR (Chira et al.); `:srcnn` for the course report's SRCNN on the same
-patches (a three-layer MSE-trained CNN; experiments/sr_cnn_bound.py trains a stronger one).
+`:large` for diverse SR with a larger LR-encoder trained twice as long (20 minutes); `:p64` for
+`:large` on the 64x64-patch demo VDVAE (`pretrained/demo_p64`, configs/demo.py:p64; 16x16 ->
+64x64 patches, 41 minutes); `:vdvae_sr` for VDVAE-SR (Chira et al.), `:vdvae_sr_p64` for it on
+pretrained/demo_p64; `:srcnn` for the course report's SRCNN on the same patches (a three-layer
+MSE-trained CNN; experiments/sr_cnn_bound.py trains a stronger one).
 
   python train.py --config=configs/demo_sr.py --workdir=workdirs/demo_sr
   python eval.py --workdir=workdirs/demo_sr          # the held-out photographs, tiled
   python train.py --config=configs/demo_sr.py:large --workdir=workdirs/demo_sr_large    # 20 min
   python eval.py --workdir=workdirs/demo_sr_large
+  python train.py --config=configs/demo_sr.py:p64 --workdir=workdirs/demo_sr_p64    # 41 min
+  python eval.py --workdir=workdirs/demo_sr_p64
   python train.py --config=configs/demo_sr.py:vdvae_sr --workdir=workdirs/demo_vdvae_sr   # 45 min
   python eval.py --workdir=workdirs/demo_vdvae_sr
+  python train.py --config=configs/demo_sr.py:vdvae_sr_p64 --workdir=workdirs/demo_vdvae_sr_p64
+  python eval.py --workdir=workdirs/demo_vdvae_sr_p64
   python train.py --config=configs/demo_sr.py:srcnn --workdir=workdirs/demo_srcnn
   python eval.py --workdir=workdirs/demo_sr --diagnose   # where the gap to bicubic comes from
 
@@ -26,13 +32,16 @@ _demo = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_demo)
 
 PRETRAINED = os.path.join(os.path.dirname(_HERE), 'pretrained', 'demo')
+PRETRAINED_P64 = os.path.join(os.path.dirname(_HERE), 'pretrained', 'demo_p64')
 
 
 def get_config(arg=None):
-  c = _demo.get_config()
-  c.init_from = PRETRAINED
-  check_variant(arg, ('large', 'vdvae_sr', 'srcnn'))
-  c.sr.method = 'diverse' if arg in (None, 'large') else arg
+  check_variant(arg, ('large', 'p64', 'vdvae_sr', 'vdvae_sr_p64', 'srcnn'))
+  p64 = arg in ('p64', 'vdvae_sr_p64')
+  c = _demo.get_config('p64' if p64 else None)
+  c.init_from = PRETRAINED_P64 if p64 else PRETRAINED
+  c.sr.method = {None: 'diverse', 'large': 'diverse', 'p64': 'diverse',
+                 'vdvae_sr_p64': 'vdvae_sr'}.get(arg, arg)
   c.sr.scale = 4
   # The LR-encoder reads the 8x8 LR image bicubically upsampled to 16x16, so that it reaches the
   # first 16x16 group: ky = 11 is every group of pretrained/demo that carries information (its
@@ -71,7 +80,17 @@ def get_config(arg=None):
     c.sr.lr_enc_blocks = '32x1,32d2,16x2,16d2,8x4,8d2,4x2,4d4,1x1'
     c.train.steps = c.train.sample_every = 4000
     c.train.eval_every = c.train.checkpoint_every = 2000
-  if arg == 'vdvae_sr':
+  if arg == 'p64':
+    # `:large` on the 64x64 demo VDVAE (pretrained/demo_p64, configs/demo.py:p64): 16x16 LR
+    # patches, the LR-encoder its encoder's blocks on them upsampled x4, all 16 groups. Against
+    # `:large`: -0.03 and -0.51 dB PSNR-Y at t = 0.1, but at t = 0.8 LR-consistency above
+    # bicubic's on both photographs (+2.5 and +0.5 dB over `:large`) at a fifth to a third of its
+    # diversity (docs/super_resolution.md, "64x64 patches"). 41 minutes on 2 cores.
+    c.sr.lr_upsample, c.sr.ky = 4, 16
+    c.sr.lr_enc_blocks = c.model.enc_blocks
+    c.train.steps = c.train.sample_every = 4000
+    c.train.eval_every = c.train.checkpoint_every = 2000
+  if c.sr.method == 'vdvae_sr':
     c.sr.lr_upsample, c.sr.lr_enc_blocks = 1, '8x4,8d2,4x2,4d4,1x1'   # the paper's: the LR image
     # Chira et al.: Adam, 5e-4, 100k steps. Here 6000 steps (about 45 minutes on 2 cores): the
     # new parameters at model.lr (2e-3), the fine-tuned decoder at 5e-4 (finetune_lr_scale
@@ -85,6 +104,10 @@ def get_config(arg=None):
     # out dark and patchy (18.07 dB at 600 steps).
     c.train.steps = 6000
     c.train.eval_every = c.train.checkpoint_every = c.train.sample_every = 1500
+  if arg == 'vdvae_sr_p64':
+    # `:vdvae_sr` on pretrained/demo_p64: the LR-encoder reads the 16x16 LR patch itself.
+    c.sr.lr_enc_blocks = '16x2,16d2,' + c.sr.lr_enc_blocks
+    c.train.steps = 3000
   if arg == 'srcnn':
     c.model.lr, c.model.wd = 1e-3, 0.0    # the same patches and augmentation; MSE, Adam
     c.train.steps = c.train.sample_every = 3000

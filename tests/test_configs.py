@@ -58,7 +58,7 @@ def test_ffhq256_tiny_trains(tmp_path):
   assert (tmp_path / 'checkpoints' / '4').exists()
 
 
-@pytest.mark.parametrize('name,arg', [('demo', 'p64'), ('demo_sr', 'large'),
+@pytest.mark.parametrize('name,arg', [('demo', 'p64'), ('demo_sr', 'large'), ('demo_sr', 'p64'),
                                       ('demo_sr', 'vdvae_sr'), ('demo_sr', 'srcnn')])
 def test_named_variants_build(name, arg):
   c = load(name, arg)
@@ -68,3 +68,5 @@ def test_named_variants_build(name, arg):
     base = hparams_from_config(load('demo'))
     assert hps.image_size == 64 and hps.width_at(64) == 64 and hps.width_at(32) == 128
     assert hps.enc_blocks.endswith(base.enc_blocks) and hps.dec_blocks.startswith(base.dec_blocks)
+  if name == 'demo_sr':   # starts from a committed VDVAE of the same architecture
+    assert pathlib.Path(c.init_from, 'hparams.json').is_file(), c.init_from
