@@ -2,9 +2,9 @@
 demo VDVAE (`pretrained/demo`, made by configs/demo.py). Diverse SR (Prost et al.) by default;
 `:large` for diverse SR with a larger LR-encoder trained twice as long (20 minutes); `:p64` for
 `:large` on the 64x64-patch demo VDVAE (`pretrained/demo_p64`, configs/demo.py:p64; 16x16 ->
-64x64 patches, 41 minutes); `:vdvae_sr` for VDVAE-SR (Chira et al.), `:vdvae_sr_p64` for it on
-pretrained/demo_p64; `:srcnn` for the course report's SRCNN on the same patches (a three-layer
-MSE-trained CNN; experiments/sr_cnn_bound.py trains a stronger one).
+64x64 patches, 41 minutes); `:vdvae_sr` for VDVAE-SR (Chira et al.); `:srcnn` for the course
+report's SRCNN on the same patches (a three-layer MSE-trained CNN; experiments/sr_cnn_bound.py
+trains a stronger one).
 
   python train.py --config=configs/demo_sr.py --workdir=workdirs/demo_sr
   python eval.py --workdir=workdirs/demo_sr          # the held-out photographs, tiled
@@ -14,8 +14,6 @@ MSE-trained CNN; experiments/sr_cnn_bound.py trains a stronger one).
   python eval.py --workdir=workdirs/demo_sr_p64
   python train.py --config=configs/demo_sr.py:vdvae_sr --workdir=workdirs/demo_vdvae_sr   # 45 min
   python eval.py --workdir=workdirs/demo_vdvae_sr
-  python train.py --config=configs/demo_sr.py:vdvae_sr_p64 --workdir=workdirs/demo_vdvae_sr_p64
-  python eval.py --workdir=workdirs/demo_vdvae_sr_p64
   python train.py --config=configs/demo_sr.py:srcnn --workdir=workdirs/demo_srcnn
   python eval.py --workdir=workdirs/demo_sr --diagnose   # where the gap to bicubic comes from
 
@@ -36,12 +34,10 @@ PRETRAINED_P64 = os.path.join(os.path.dirname(_HERE), 'pretrained', 'demo_p64')
 
 
 def get_config(arg=None):
-  check_variant(arg, ('large', 'p64', 'vdvae_sr', 'vdvae_sr_p64', 'srcnn'))
-  p64 = arg in ('p64', 'vdvae_sr_p64')
-  c = _demo.get_config('p64' if p64 else None)
-  c.init_from = PRETRAINED_P64 if p64 else PRETRAINED
-  c.sr.method = {None: 'diverse', 'large': 'diverse', 'p64': 'diverse',
-                 'vdvae_sr_p64': 'vdvae_sr'}.get(arg, arg)
+  check_variant(arg, ('large', 'p64', 'vdvae_sr', 'srcnn'))
+  c = _demo.get_config('p64' if arg == 'p64' else None)
+  c.init_from = PRETRAINED_P64 if arg == 'p64' else PRETRAINED
+  c.sr.method = 'diverse' if arg in (None, 'large', 'p64') else arg
   c.sr.scale = 4
   # The LR-encoder reads the 8x8 LR image bicubically upsampled to 16x16, so that it reaches the
   # first 16x16 group: ky = 11 is every group of pretrained/demo that carries information (its
@@ -90,7 +86,7 @@ def get_config(arg=None):
     c.sr.lr_enc_blocks = c.model.enc_blocks
     c.train.steps = c.train.sample_every = 4000
     c.train.eval_every = c.train.checkpoint_every = 2000
-  if c.sr.method == 'vdvae_sr':
+  if arg == 'vdvae_sr':
     c.sr.lr_upsample, c.sr.lr_enc_blocks = 1, '8x4,8d2,4x2,4d4,1x1'   # the paper's: the LR image
     # Chira et al.: Adam, 5e-4, 100k steps. Here 6000 steps (about 45 minutes on 2 cores): the
     # new parameters at model.lr (2e-3), the fine-tuned decoder at 5e-4 (finetune_lr_scale
@@ -104,10 +100,6 @@ def get_config(arg=None):
     # out dark and patchy (18.07 dB at 600 steps).
     c.train.steps = 6000
     c.train.eval_every = c.train.checkpoint_every = c.train.sample_every = 1500
-  if arg == 'vdvae_sr_p64':
-    # `:vdvae_sr` on pretrained/demo_p64: the LR-encoder reads the 16x16 LR patch itself.
-    c.sr.lr_enc_blocks = '16x2,16d2,' + c.sr.lr_enc_blocks
-    c.train.steps = 3000
   if arg == 'srcnn':
     c.model.lr, c.model.wd = 1e-3, 0.0    # the same patches and augmentation; MSE, Adam
     c.train.steps = c.train.sample_every = 3000
