@@ -4,6 +4,7 @@ import pathlib
 import pytest
 
 from vdvae_jax.hparams import get_preset
+from vdvae_jax.model.checkpoint import load_pretrained
 from vdvae_jax.train.config import (ConfigError, check_config, hparams_from_config,
                                      load_config_file)
 
@@ -69,4 +70,4 @@ def test_named_variants_build(name, arg):
     assert hps.image_size == 64 and hps.width_at(64) == 64 and hps.width_at(32) == 128
     assert hps.enc_blocks.endswith(base.enc_blocks) and hps.dec_blocks.startswith(base.dec_blocks)
   if name == 'demo_sr':   # starts from a committed VDVAE of the same architecture
-    assert pathlib.Path(c.init_from, 'hparams.json').is_file(), c.init_from
+    load_pretrained(c.init_from, expected=hps)    # raises CheckpointError otherwise
