@@ -35,8 +35,9 @@ PRETRAINED_P64 = os.path.join(os.path.dirname(_HERE), 'pretrained', 'demo_p64')
 
 def get_config(arg=None):
   check_variant(arg, ('large', 'p64', 'vdvae_sr', 'srcnn'))
-  c = _demo.get_config('p64' if arg == 'p64' else None)
-  c.init_from = PRETRAINED_P64 if arg == 'p64' else PRETRAINED
+  p64 = arg == 'p64'
+  c = _demo.get_config('p64' if p64 else None)
+  c.init_from = PRETRAINED_P64 if p64 else PRETRAINED
   c.sr.method = 'diverse' if arg in (None, 'large', 'p64') else arg
   c.sr.scale = 4
   # The LR-encoder reads the 8x8 LR image bicubically upsampled to 16x16, so that it reaches the
@@ -76,7 +77,7 @@ def get_config(arg=None):
     c.sr.lr_enc_blocks = '32x1,32d2,16x2,16d2,8x4,8d2,4x2,4d4,1x1'
     c.train.steps = c.train.sample_every = 4000
     c.train.eval_every = c.train.checkpoint_every = 2000
-  if arg == 'p64':
+  if p64:
     # `:large` on the 64x64 demo VDVAE (pretrained/demo_p64, configs/demo.py:p64): 16x16 LR
     # patches, the LR-encoder its encoder's blocks on them upsampled x4, all 16 groups. Against
     # `:large`: -0.03 and -0.51 dB PSNR-Y at t = 0.1, but at t = 0.8 LR-consistency above
