@@ -68,22 +68,17 @@ def get_config(arg=None):
   c.train.checkpoint_every = 1000
   c.train.sample_every = 2000
   c.train.sample_temperatures = (0.1, 0.8)
-  if arg == 'large':
-    # The demo VDVAE's own encoder blocks on the LR image upsampled x4 (32x32), predicting all 14
-    # groups, 4000 steps (20 minutes on 2 cores; a step costs 2.3 times the default's): +0.27
-    # and +0.49 dB PSNR-Y, +2.4 and +1.2 dB LR-PSNR (t = 0.1) over the default; 6000 steps
-    # added 0.005 and 0.05 dB (docs/super_resolution.md, "Demo experiment").
-    c.sr.lr_upsample, c.sr.ky = 4, 14
-    c.sr.lr_enc_blocks = '32x1,32d2,16x2,16d2,8x4,8d2,4x2,4d4,1x1'
-    c.train.steps = c.train.sample_every = 4000
-    c.train.eval_every = c.train.checkpoint_every = 2000
-  if p64:
-    # `:large` on the 64x64 demo VDVAE (pretrained/demo_p64, configs/demo.py:p64): 16x16 LR
-    # patches, the LR-encoder its encoder's blocks on them upsampled x4, all 16 groups. Against
-    # `:large`: -0.03 and -0.51 dB PSNR-Y at t = 0.1, but at t = 0.8 LR-consistency above
-    # bicubic's on both photographs (+2.5 and +0.5 dB over `:large`) at a fifth to a third of its
-    # diversity (docs/super_resolution.md, "64x64 patches"). 41 minutes on 2 cores.
-    c.sr.lr_upsample, c.sr.ky = 4, 16
+  if arg in ('large', 'p64'):
+    # The VDVAE's own encoder blocks on the LR image upsampled x4 (the HR size), predicting all
+    # its groups (14 of pretrained/demo, 16 of pretrained/demo_p64), 4000 steps.
+    # `:large` (20 minutes on 2 cores; a step costs 2.3 times the default's): +0.27 and +0.49 dB
+    # PSNR-Y, +2.4 and +1.2 dB LR-PSNR (t = 0.1) over the default; 6000 steps added 0.005 and
+    # 0.05 dB (docs/super_resolution.md, "Demo experiment").
+    # `:p64` (16x16 LR patches, 41 minutes): against `:large`, -0.03 and -0.51 dB PSNR-Y at
+    # t = 0.1, but at t = 0.8 LR-consistency above bicubic's on both photographs (+2.5 and +0.5
+    # dB over `:large`) at a fifth to a third of its diversity (docs/super_resolution.md, "64x64
+    # patches").
+    c.sr.lr_upsample, c.sr.ky = 4, (16 if p64 else 14)
     c.sr.lr_enc_blocks = c.model.enc_blocks
     c.train.steps = c.train.sample_every = 4000
     c.train.eval_every = c.train.checkpoint_every = 2000
