@@ -71,3 +71,12 @@ def test_named_variants_build(name, arg):
     assert hps.enc_blocks.endswith(base.enc_blocks) and hps.dec_blocks.startswith(base.dec_blocks)
   if name == 'demo_sr':   # starts from a committed VDVAE of the same architecture
     load_pretrained(c.init_from, expected=hps)    # raises CheckpointError otherwise
+
+
+def test_lr_decay_must_fit_after_the_warm_up():
+  c = load('demo_sr', None)
+  c.train.lr_decay_steps = c.train.steps - c.model.warmup_iters
+  check_config(c)
+  c.train.lr_decay_steps += 1
+  with pytest.raises(ConfigError, match='lr_decay_steps=.*fit after the warm-up'):
+    check_config(c)

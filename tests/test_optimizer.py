@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vdvae_jax.train.optimizer import make_optimizer, skip_state
+from vdvae_jax.train.optimizer import lr_schedule, make_optimizer, skip_state
 from vdvae_jax.train.state import TrainState
 from vdvae_jax.train.step import make_train_step
 
@@ -145,3 +145,31 @@ def test_lr_factors_scale_the_update_of_their_label_only():
     make_optimizer(**HP, lr_factors={'finetune': 0.0})
   with pytest.raises(ValueError, match="unknown: \\['finetune'\\]"):
     make_optimizer(**HP, labels={'a': 'finetune'}).init({'a': jnp.zeros(2)})
+
+
+def test_cosine_decay_follows_the_formula_and_reaches_zero():
+  """decay_steps > 0: warm-up, constant, then lr (1 + cos(pi (k - start) / steps)) / 2 to 0."""
+  sched = lr_schedule(1e-3, warmup_iters=10, decay_start=40, decay_steps=20)
+  got = np.array([float(sched(k)) for k in (0, 5, 10, 40, 45, 50, 60, 70)])
+  want = 1e-3 * np.array([0, 0.5, 1, 1, (1 + np.cos(np.pi / 4)) / 2, 0.5, 0, 0])
+  np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
+  # Without a decay the schedule is the official warm-up, unchanged.
+  np.testing.assert_allclose([float(lr_schedule(1e-3, 10)(k)) for k in (3, 10, 10**6)],
+                             [3e-4, 1e-3, 1e-3], rtol=1e-6)
+  with pytest.raises(ValueError, match='inside the warm-up'):
+    lr_schedule(1e-3, warmup_iters=10, decay_start=5, decay_steps=20)
+
+
+def test_cosine_decay_scales_the_update():
+  """The optimiser's step follows the schedule: at the end of the decay the update is 0."""
+  tx = make_optimizer(**{**HP, 'warmup_iters': 0, 'skip_threshold': -1.0, 'wd': 0.0},
+                      decay_start=1, decay_steps=2)
+  params = {'w': jnp.asarray([1.0, -1.0])}
+  st = tx.init(params)
+  sizes = []
+  for _ in range(4):
+    upd, st = tx.update({'w': jnp.asarray([0.1, 0.1])}, st, params, loss=jnp.float32(1.0))
+    sizes.append(float(jnp.abs(upd['w'][0])))
+  assert sizes[0] == pytest.approx(HP['lr'], rel=1e-4), sizes
+  assert sizes[2] == pytest.approx(HP['lr'] / 2, rel=1e-4), sizes      # halfway: cos = 0
+  assert sizes[3] == 0.0, sizes

@@ -68,6 +68,8 @@ def base_config(preset: str = 'cifar10') -> ml_collections.ConfigDict:
   c.train.plateau_factor = 0.0
   c.train.plateau_patience = 10
   c.train.plateau_accumulation = 1000
+  # Cosine decay of the learning rate to 0 over the last lr_decay_steps of train.steps (0: off).
+  c.train.lr_decay_steps = 0
 
   c.distributed = ml_collections.FieldReference(None, field_type=bool)  # None: from environment
 
@@ -112,6 +114,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                'keep_checkpoints', 'sample_every'):
     if int(t[name]) < 1:
       raise ConfigError(f'config.train.{name} must be >= 1, got {t[name]}')
+  decay, room = int(t.lr_decay_steps), int(t.steps) - int(config.model.warmup_iters)
+  if decay < 0 or (decay > 0 and decay > room):
+    raise ConfigError(f'config.train.lr_decay_steps={decay}: the decay must fit after the '
+                      f'warm-up, 0 .. steps - model.warmup_iters = {max(room, 0)}')
   if config.data.kind not in ('tfds', 'folder', 'npy', 'demo'):
     raise ConfigError(f"config.data.kind must be one of tfds, folder, npy, demo; "
                       f"got {config.data.kind!r}")

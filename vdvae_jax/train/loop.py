@@ -24,7 +24,7 @@ from vdvae_jax.train.checkpoints import RunCheckpointer
 from vdvae_jax.train.config import ConfigError, check_config, hparams_from_config
 from vdvae_jax.train.host_memory import ReleasingCompiler, release_host_memory
 from vdvae_jax.train.logging import RunLogger
-from vdvae_jax.train.optimizer import make_optimizer, warmup_schedule
+from vdvae_jax.train.optimizer import lr_schedule, make_optimizer
 from vdvae_jax.train.state import TrainState
 from vdvae_jax.train.step import make_train_step
 from vdvae_jax.train.tasks import Task, make_task
@@ -104,13 +104,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     # the forward and backward passes (ffhq256: 0.40 GB). Checkpoints keep this layout.
     params = stack_runs(params, task.scan_layout)
     labels = None if labels is None else stack_runs(labels, task.scan_layout)
+  # Cosine decay over the last lr_decay_steps steps (0: none).
+  decay_start = config.train.steps - config.train.lr_decay_steps
   tx = make_optimizer(lr=hps.lr, warmup_iters=hps.warmup_iters, b1=hps.adam_beta1,
                       b2=hps.adam_beta2, eps=hps.adam_eps, wd=hps.wd, grad_clip=hps.grad_clip,
                       skip_threshold=hps.skip_threshold, labels=labels,
                       lr_factors=task.lr_factors,
                       plateau_factor=config.train.plateau_factor,
                       plateau_patience=config.train.plateau_patience,
-                      plateau_accumulation=config.train.plateau_accumulation)
+                      plateau_accumulation=config.train.plateau_accumulation,
+                      decay_start=decay_start, decay_steps=config.train.lr_decay_steps)
   state = TrainState.create(params, tx, state_rng)
   state = jax.device_put(state, parallel.replicated(mesh))
 
@@ -129,7 +132,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       compiler_options=compiler_options(hps)))
   eval_step = ReleasingCompiler(jax.jit(task.eval_fn, in_shardings=(
       parallel.replicated(mesh), parallel.data_sharded(mesh), parallel.replicated(mesh))))
-  schedule = warmup_schedule(hps.lr, hps.warmup_iters)
+  schedule = lr_schedule(hps.lr, hps.warmup_iters, decay_start, config.train.lr_decay_steps)
   logger = RunLogger(workdir)
   t = config.train
   window: dict[str, list] = {}
