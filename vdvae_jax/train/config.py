@@ -114,10 +114,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                'keep_checkpoints', 'sample_every'):
     if int(t[name]) < 1:
       raise ConfigError(f'config.train.{name} must be >= 1, got {t[name]}')
-  decay, room = int(t.lr_decay_steps), int(t.steps) - int(config.model.warmup_iters)
-  if decay < 0 or (decay > 0 and decay > room):
+  decay, room = int(t.lr_decay_steps), max(int(t.steps) - int(config.model.warmup_iters), 0)
+  if not 0 <= decay <= room:
     raise ConfigError(f'config.train.lr_decay_steps={decay}: the decay must fit after the '
-                      f'warm-up, 0 .. steps - model.warmup_iters = {max(room, 0)}')
+                      f'warm-up, 0 .. steps - model.warmup_iters = {room}')
   if config.data.kind not in ('tfds', 'folder', 'npy', 'demo'):
     raise ConfigError(f"config.data.kind must be one of tfds, folder, npy, demo; "
                       f"got {config.data.kind!r}")
